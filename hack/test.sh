@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command behind `make test`: install, build, lint, unit tests, e2e tests on a fresh local
+# cluster (or E2E_KUBECONFIG), then one closing line "N passed, N failed". Usage: hack/test.sh [all|unit|e2e]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-all}
+results=.dev/results
+rm -rf "$results" && mkdir -p "$results"
+record() { printf '{"passed":%d,"failed":%d,"skipped":0}' "$2" "$3" > "$results/$1.json"; }
+
+if [ "$mode" = all ]; then
+  echo "==> installing and building (npm ci, TypeScript, cluster binaries: minutes on a fresh machine)"
+  if ! make -s install-deps build; then record build 0 1; node hack/summary.mjs "$results"; exit 1; fi
+  if [ -z "${E2E_KUBECONFIG:-}" ] && ! make -s cluster; then record cluster 0 1; node hack/summary.mjs "$results"; exit 1; fi
+  echo "==> lint"
+  if npx eslint .; then record lint 1 0; else record lint 0 1; fi
+fi
+
+mocha() { DCP_RESULTS_FILE="$results/$1.json" npx mocha --reporter hack/counting-reporter.cjs "${@:2}"; }
+
+if [ "$mode" = all ] || [ "$mode" = unit ]; then
+  echo "==> unit tests"
+  mocha unit 'dist/test/unit/**/*.test.js' || true
+  [ -f "$results/unit.json" ] || record unit 0 1
+fi
+if [ "$mode" = all ] || [ "$mode" = e2e ]; then
+  echo "==> e2e tests on a local cluster"
+  mocha e2e --require dist/test/e2e/hooks.js --timeout 120000 --slow 10000 'dist/test/e2e/**/*.test.js' || true
+  [ -f "$results/e2e.json" ] || record e2e 0 1
+fi
+node hack/summary.mjs "$results"

@@ -1,0 +1,292 @@
+// The e2e harness: a real local cluster (upstream binaries run by kwokctl) or E2E_KUBECONFIG, and helpers for tests.
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const KUBECTL = join(ROOT, 'bin/kubectl');
+const CLUSTER_SH = join(ROOT, 'hack/cluster/cluster.sh');
+export const CRD_DIR = join(ROOT, 'crds');
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+function run(file: string, args: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<ExecResult> {
+  return new Promise((resolvePromise) => {
+    const child = execFile(file, args, { env: env ?? process.env, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolvePromise({ stdout, stderr, code });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+export interface NodeSpec {
+  name: string;
+  cpu?: string;
+  memory?: string;
+  instanceType?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  nodeInfo?: Partial<k8s.V1NodeSystemInfo>;
+}
+
+export interface PodSpec {
+  name: string;
+  namespace: string;
+  nodeName?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** A label every object the harness creates carries, so a shared cluster can be cleaned up. */
+export const RUN_LABEL = 'dcp-e2e-run';
+
+export class TestCluster {
+  readonly kc = new k8s.KubeConfig();
+  readonly runId = randomBytes(3).toString('hex');
+
+  constructor(
+    readonly kubeconfigPath: string,
+    /** The kwokctl cluster name when the harness started it; undefined for E2E_KUBECONFIG. */
+    readonly name: string | undefined,
+  ) {
+    this.kc.loadFromFile(kubeconfigPath);
+  }
+
+  get owned(): boolean {
+    return this.name !== undefined;
+  }
+
+  core(): k8s.CoreV1Api {
+    return this.kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  custom(): k8s.CustomObjectsApi {
+    return this.kc.makeApiClient(k8s.CustomObjectsApi);
+  }
+
+  kubectl(args: string[], input?: string): Promise<ExecResult> {
+    return run(KUBECTL, ['--kubeconfig', this.kubeconfigPath, ...args], input);
+  }
+
+  async kubectlOk(args: string[], input?: string): Promise<string> {
+    const r = await this.kubectl(args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** kubectl apply of YAML text; resolves with the result so tests can assert refusals. */
+  apply(yaml: string): Promise<ExecResult> {
+    return this.kubectl(['apply', '-f', '-'], yaml);
+  }
+
+  /** Applies the CRD and waits until it is Established. */
+  async ensureCrd(): Promise<void> {
+    await this.kubectlOk(['apply', '-f', CRD_DIR]);
+    await this.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/datacollectionpolicies.datacollection.arc.io']);
+  }
+
+  /** Nodes managed by kwok (annotation kwok.x-k8s.io/node: fake), with the facts a real kubelet reports. */
+  async createNodes(specs: NodeSpec[]): Promise<void> {
+    const core = this.core();
+    for (const spec of specs) {
+      await core.createNode({ body: this.nodeObject(spec) });
+    }
+  }
+
+  nodeObject(spec: NodeSpec): k8s.V1Node {
+    return {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: spec.name,
+        labels: {
+          'kubernetes.io/hostname': spec.name,
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': 'amd64',
+          'type': 'kwok',
+          [RUN_LABEL]: this.runId,
+          ...(spec.instanceType ? { 'node.kubernetes.io/instance-type': spec.instanceType } : {}),
+          ...spec.labels,
+        },
+        annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0', ...spec.annotations },
+      },
+      spec: {},
+      status: {
+        capacity: { cpu: spec.cpu ?? '4', memory: spec.memory ?? '16Gi', pods: '110' },
+        allocatable: { cpu: spec.cpu ?? '4', memory: spec.memory ?? '16Gi', pods: '110' },
+        nodeInfo: {
+          architecture: 'amd64',
+          bootID: '',
+          containerRuntimeVersion: 'containerd://1.7.27',
+          kernelVersion: '6.8.0-1021-azure',
+          kubeProxyVersion: '',
+          kubeletVersion: 'v1.34.4',
+          machineID: '',
+          operatingSystem: 'linux',
+          osImage: 'Ubuntu 24.04.2 LTS',
+          systemUUID: '',
+          ...spec.nodeInfo,
+        },
+      },
+    };
+  }
+
+  async createPods(specs: PodSpec[]): Promise<void> {
+    const core = this.core();
+    for (const spec of specs) {
+      await core.createNamespacedPod({
+        namespace: spec.namespace,
+        body: {
+          metadata: { name: spec.name, labels: { [RUN_LABEL]: this.runId, ...spec.labels }, annotations: spec.annotations },
+          spec: {
+            nodeName: spec.nodeName,
+            containers: [{ name: 'app', image: 'registry.example/app:1' }],
+            tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+          },
+        },
+      });
+    }
+  }
+
+  async ensureNamespace(name: string): Promise<void> {
+    const core = this.core();
+    try {
+      await core.readNamespace({ name });
+    } catch {
+      await core.createNamespace({ body: { metadata: { name, labels: { [RUN_LABEL]: this.runId } } } });
+    }
+  }
+
+  /** A kubeconfig that authenticates only with a ServiceAccount token (so RBAC applies). */
+  async tokenKubeconfig(namespace: string, serviceAccount: string, file: string): Promise<string> {
+    const token = (await this.kubectlOk(['-n', namespace, 'create', 'token', serviceAccount, '--duration=1h'])).trim();
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    const ca = cluster.caData ?? (cluster.caFile ? readFileSync(cluster.caFile).toString('base64') : undefined);
+    const config = {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: cluster.server, 'certificate-authority-data': ca } }],
+      users: [{ name: serviceAccount, user: { token } }],
+      contexts: [{ name: 'c', context: { cluster: 'c', user: serviceAccount } }],
+      'current-context': 'c',
+    };
+    writeFileSync(file, stringify(config));
+    return file;
+  }
+
+  private requireOwned(what: string): string {
+    if (!this.name) throw new Error(`${what} needs a cluster the harness started (not E2E_KUBECONFIG)`);
+    return this.name;
+  }
+
+  /** Stops and starts the whole control plane on the same data and ports. */
+  async restartApiServer(downMs = 0): Promise<void> {
+    await this.stopControlPlane();
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+    await this.startControlPlane();
+  }
+
+  async stopControlPlane(): Promise<void> {
+    const name = this.requireOwned('stopping the control plane');
+    const r = await run(CLUSTER_SH, ['stop', name]);
+    if (r.code !== 0) throw new Error(`stop cluster: ${r.stderr}`);
+  }
+
+  async startControlPlane(): Promise<void> {
+    const name = this.requireOwned('starting the control plane');
+    const r = await run(CLUSTER_SH, ['start', name]);
+    if (r.code !== 0) throw new Error(`start cluster: ${r.stderr}`);
+    await this.waitForApiServer();
+  }
+
+  async waitForApiServer(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.kubectl(['get', '--raw', '/readyz']);
+      if (r.code === 0) return;
+      if (Date.now() > deadline) throw new Error(`API server not ready: ${r.stderr}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  }
+
+  /** Compacts etcd at its current revision and restarts, so a watch from an older resourceVersion gets 410 Gone. */
+  async compactEtcd(): Promise<number> {
+    const name = this.requireOwned('compacting etcd');
+    const status = await run(CLUSTER_SH, ['kwokctl', name, 'etcdctl', 'endpoint', 'status', '-w', 'json']);
+    if (status.code !== 0) throw new Error(`etcdctl endpoint status: ${status.stderr}`);
+    const parsed = JSON.parse(status.stdout) as Array<{ Status: { header: { revision: number } } }>;
+    const revision = parsed[0]?.Status.header.revision;
+    if (revision === undefined) throw new Error(`no revision in ${status.stdout}`);
+    const compact = await run(CLUSTER_SH, ['kwokctl', name, 'etcdctl', 'compact', String(revision)]);
+    if (compact.code !== 0) throw new Error(`etcdctl compact: ${compact.stderr}`);
+    await this.restartApiServer();
+    return revision;
+  }
+
+  /** kwokctl scale: a fleet of kwok Nodes or Pods in seconds. */
+  async scale(kind: 'node' | 'pod', replicas: number): Promise<void> {
+    const name = this.requireOwned('kwokctl scale');
+    const r = await run(CLUSTER_SH, ['kwokctl', name, 'scale', kind, '--replicas', String(replicas)]);
+    if (r.code !== 0) throw new Error(`kwokctl scale ${kind}: ${r.stderr}`);
+  }
+
+  /** Deletes what this run created in a shared cluster (labelled with its run id). */
+  async cleanupShared(): Promise<void> {
+    const selector = `${RUN_LABEL}=${this.runId}`;
+    await this.kubectl(['delete', 'pods', '-A', '-l', selector, '--wait=false']);
+    await this.kubectl(['delete', 'nodes', '-l', selector, '--wait=false']);
+    await this.kubectl(['delete', 'namespaces', '-l', selector, '--wait=false']);
+    await this.kubectl(['delete', 'datacollectionpolicies', '--all', '--wait=false']);
+  }
+}
+
+let current: TestCluster | undefined;
+
+export function cluster(): TestCluster {
+  if (!current) throw new Error('no test cluster: run the e2e suite with --require dist/test/e2e/hooks.js');
+  return current;
+}
+
+/** Starts a uniquely named cluster (or adopts E2E_KUBECONFIG). */
+export async function startTestCluster(): Promise<TestCluster> {
+  const external = process.env.E2E_KUBECONFIG;
+  if (external) {
+    current = new TestCluster(resolve(external), undefined);
+    return current;
+  }
+  const name = `dcp-e2e-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const dir = join(ROOT, '.dev/e2e');
+  mkdirSync(dir, { recursive: true });
+  const kubeconfig = join(dir, `${name}.kubeconfig`);
+  started = name;
+  const r = await run(CLUSTER_SH, ['up', name, kubeconfig]);
+  if (r.code !== 0) throw new Error(`kwokctl create cluster ${name} failed: ${r.stderr}\n${r.stdout}`);
+  current = new TestCluster(kubeconfig, name);
+  await current.waitForApiServer();
+  return current;
+}
+
+let started: string | undefined;
+
+/** Deletes the cluster this process started; synchronous so it also works from exit and signal handlers. */
+export function deleteTestClusterSync(): void {
+  const name = started;
+  started = undefined;
+  if (!name) return;
+  try {
+    execFileSync(CLUSTER_SH, ['down', name], { stdio: 'ignore', timeout: 60_000 });
+  } catch {
+    // best effort: the next line reports it
+    console.error(`could not delete cluster ${name}; run: hack/cluster/cluster.sh down ${name}`);
+  }
+}

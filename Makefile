@@ -56,9 +56,10 @@ bin/.cluster-stamp: hack/cluster/go.mod hack/cluster/go.sum hack/cluster/build.s
 cluster: bin/.cluster-stamp ## Build the pinned etcd, Kubernetes and kwok binaries into bin/ (cached)
 
 .PHONY: dev-cluster-up
-dev-cluster-up: cluster ## Start a local cluster and write .dev/kubeconfig
+dev-cluster-up: cluster ## Start a local cluster with the CRD installed; writes .dev/kubeconfig
 	hack/cluster/cluster.sh up $(DEV_CLUSTER) $(CURDIR)/$(DEV_KUBECONFIG)
-	$(KUBECTL) --kubeconfig $(DEV_KUBECONFIG) wait --for=condition=Ready nodes --all --timeout=60s 2>/dev/null || true
+	$(KUBECTL) --kubeconfig $(DEV_KUBECONFIG) apply -f crds/
+	$(KUBECTL) --kubeconfig $(DEV_KUBECONFIG) wait --for=condition=Established --timeout=60s crd/datacollectionpolicies.datacollection.arc.io
 	@echo "cluster $(DEV_CLUSTER) is up: $(KUBECTL) --kubeconfig $(DEV_KUBECONFIG) get ns"
 
 .PHONY: dev-cluster-down

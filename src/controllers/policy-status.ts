@@ -1,0 +1,106 @@
+// Plans the policy's status from what the operator observes (pure): conditions, inventory, store, audit export.
+import { applyConditions, type DesiredCondition } from '../api/conditions.js';
+import type { AuditExportState, DataCollectionPolicy, PolicySpec, PolicyStatus } from '../api/policy.js';
+
+/** What the running operator knows right now; every field is optional so the plan works before collectors exist. */
+export interface Observed {
+  /** Why the spec could not be used, when it could not. */
+  invalidSpec?: string;
+  /** Whether this replica leads (only the leader collects and writes). */
+  leading: boolean;
+  /** Names of caches that have not synced yet. */
+  unsyncedCaches: string[];
+  clusterCreationTimestamp?: string;
+  inventory?: { nodes: number; pods: number; vCores: number };
+  categories?: PolicyStatus['categories'];
+  store?: { events: number; bytes: number; oldestEventTime?: string; rawDaysApplied?: number; error?: string };
+  auditExport?: { state: AuditExportState; message?: string };
+  /** Sinks the operator will not send to, with the reason (a residency rule it enforces itself). */
+  refusedSinks?: string[];
+}
+
+function regionCondition(spec: PolicySpec, observed: Observed): DesiredCondition {
+  const sinks = spec.export.sinks ?? [];
+  if (observed.refusedSinks && observed.refusedSinks.length > 0) {
+    return { type: 'RegionEnforced', status: 'False', reason: 'SinkRefused', message: `not sending to: ${observed.refusedSinks.join('; ')}` };
+  }
+  const regional = sinks.filter((s) => s.region === spec.region).length;
+  const central = sinks.length - regional;
+  const centralNote = central === 0 ? '' : `; ${central} central sink(s) receive de-identified aggregates only`;
+  return {
+    type: 'RegionEnforced',
+    status: 'True',
+    reason: 'SinksInRegion',
+    message: `events are stored and sent in ${spec.region} only: ${regional} regional sink(s)${centralNote}`,
+  };
+}
+
+function retentionCondition(spec: PolicySpec, observed: Observed): DesiredCondition {
+  const store = observed.store;
+  if (!store) return { type: 'RetentionEnforced', status: 'Unknown', reason: 'StoreNotOpen', message: 'the event store is not open yet' };
+  if (store.error) return { type: 'RetentionEnforced', status: 'False', reason: 'SweepFailed', message: store.error };
+  if (store.rawDaysApplied !== spec.retention.rawDays) {
+    return { type: 'RetentionEnforced', status: 'Unknown', reason: 'SweepPending', message: `retention of ${spec.retention.rawDays} days applies at the next sweep` };
+  }
+  return {
+    type: 'RetentionEnforced',
+    status: 'True',
+    reason: 'Swept',
+    message: `raw events older than ${spec.retention.rawDays} days and aggregates older than ${spec.retention.aggregateDays} days are deleted`,
+  };
+}
+
+function auditCondition(spec: PolicySpec, observed: Observed): DesiredCondition {
+  if (!spec.diagnostics.auditExport.enabled) {
+    return { type: 'AuditExportReady', status: 'True', reason: 'Disabled', message: 'audit export is disabled' };
+  }
+  const state = observed.auditExport?.state ?? 'Progressing';
+  const message = observed.auditExport?.message ?? state;
+  if (state === 'Enabled') return { type: 'AuditExportReady', status: 'True', reason: 'Enabled', message };
+  if (state === 'Failed') return { type: 'AuditExportReady', status: 'False', reason: 'Failed', message };
+  return { type: 'AuditExportReady', status: 'Unknown', reason: 'Progressing', message };
+}
+
+function readyCondition(others: DesiredCondition[], observed: Observed): DesiredCondition {
+  if (!observed.leading) return { type: 'Ready', status: 'Unknown', reason: 'NotLeading', message: 'waiting for the leader' };
+  if (observed.unsyncedCaches.length > 0) {
+    return { type: 'Ready', status: 'False', reason: 'CachesSyncing', message: `waiting for caches: ${observed.unsyncedCaches.join(', ')}` };
+  }
+  const failing = others.filter((c) => c.status === 'False');
+  if (failing.length > 0) {
+    return { type: 'Ready', status: 'False', reason: 'ConditionsFailing', message: failing.map((c) => `${c.type}: ${c.message}`).join('; ') };
+  }
+  return { type: 'Ready', status: 'True', reason: 'Collecting', message: 'collecting as the policy says' };
+}
+
+/** The status the policy should have; lastTransitionTime is kept for conditions whose status did not change. */
+export function planStatus(policy: DataCollectionPolicy, observed: Observed, now: Date): PolicyStatus {
+  const generation = policy.metadata.generation ?? 0;
+  const previous = policy.status;
+  let desired: DesiredCondition[];
+  if (observed.invalidSpec !== undefined) {
+    const accepted: DesiredCondition = { type: 'Accepted', status: 'False', reason: 'InvalidSpec', message: observed.invalidSpec };
+    desired = [accepted, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: 'the spec was not accepted' }];
+  } else {
+    const spec = policy.spec;
+    const accepted: DesiredCondition = { type: 'Accepted', status: 'True', reason: 'Valid', message: 'the spec is valid' };
+    const others = [accepted, regionCondition(spec, observed), retentionCondition(spec, observed), auditCondition(spec, observed)];
+    desired = [others[0] as DesiredCondition, readyCondition(others, observed), ...others.slice(1)];
+  }
+  const status: PolicyStatus = {
+    ...previous,
+    observedGeneration: generation,
+    conditions: applyConditions(previous?.conditions, desired, generation, now),
+  };
+  if (observed.clusterCreationTimestamp) status.clusterCreationTimestamp = observed.clusterCreationTimestamp;
+  if (observed.inventory) status.inventory = observed.inventory;
+  if (observed.categories) status.categories = observed.categories;
+  if (observed.store) {
+    const { events, bytes, oldestEventTime } = observed.store;
+    status.store = oldestEventTime ? { events, bytes, oldestEventTime } : { events, bytes };
+  }
+  status.auditExport = policy.spec.diagnostics?.auditExport?.enabled
+    ? (observed.auditExport ?? { state: 'Progressing' })
+    : { state: 'Disabled' };
+  return status;
+}

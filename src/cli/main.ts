@@ -11,10 +11,7 @@ export interface Command {
 }
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  run: async () => (await import('./run.js')).runCommand,
-  'audit-exporter': async () => (await import('./audit-exporter.js')).auditExporterCommand,
-  events: async () => (await import('./events.js')).eventsCommand,
-  preview: async () => (await import('./preview.js')).previewCommand,
+  // Filled in as the commands land: run, audit-exporter, events, preview (DESIGN.md section 7).
 };
 
 async function usage(): Promise<string> {

@@ -11,7 +11,7 @@ export interface Command {
 }
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  // Filled in as the commands land: run, audit-exporter, events, preview (DESIGN.md section 7).
+  run: async () => (await import('./run.js')).runCommand,
 };
 
 async function usage(): Promise<string> {

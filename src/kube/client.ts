@@ -151,13 +151,19 @@ function openStream(server: URL, opts: https.RequestOptions, req: KubeRequest): 
     let idleTimer: NodeJS.Timeout | undefined;
     // Why the request was ended on purpose; undefined while it is alive.
     let endedBy: Error | undefined;
+    // The body was read to its end: the socket belongs to the keep-alive pool now, not to us.
+    let complete = false;
 
     const cleanup = (): void => {
       if (idleTimer !== undefined) clearTimeout(idleTimer);
       outer?.removeEventListener('abort', onAbort);
     };
+    const finish = (): void => {
+      complete = true;
+      cleanup();
+    };
     const destroy = (why: Error): void => {
-      if (endedBy !== undefined) return;
+      if (endedBy !== undefined || complete) return;
       endedBy = why;
       cleanup();
       // NOTE: both halves are destroyed so the socket is closed, not returned to the keep-alive pool
@@ -203,7 +209,7 @@ function openStream(server: URL, opts: https.RequestOptions, req: KubeRequest): 
       resolve({
         statusCode: status,
         close: () => destroy(new TransportError('closed by the client')),
-        [Symbol.asyncIterator]: () => iterate(response, { touch, cleanup, destroy, endedBy: () => endedBy }),
+        [Symbol.asyncIterator]: () => iterate(response, { touch, finish, destroy, endedBy: () => endedBy }),
       });
     });
     if (req.body !== undefined) r.end(JSON.stringify(req.body));
@@ -213,7 +219,7 @@ function openStream(server: URL, opts: https.RequestOptions, req: KubeRequest): 
 
 interface StreamControl {
   touch(): void;
-  cleanup(): void;
+  finish(): void;
   destroy(why: Error): void;
   endedBy(): Error | undefined;
 }
@@ -236,7 +242,7 @@ async function* iterate(res: http.IncomingMessage, ctl: StreamControl): AsyncGen
   } finally {
     // A whole body leaves the socket to the keep-alive pool; a consumer that stopped early
     // (break, return, throw) gets the connection destroyed.
-    if (complete) ctl.cleanup();
+    if (complete) ctl.finish();
     else ctl.destroy(new TransportError('response abandoned by the client'));
   }
 }

@@ -1,0 +1,251 @@
+// hostOs: one HostOsInfo event per Node when it appears and when a reported fact changes, by allow-list, device ID hashed.
+import { createHmac } from 'node:crypto';
+import { countryOf } from '../api/regions.js';
+import type { PolicySpec } from '../api/policy.js';
+import { buildEvent } from '../pipeline/envelope.js';
+import type { DcpEvent, HostOsInfoData } from '../pipeline/event.js';
+import type { DenySet } from '../pipeline/guard.js';
+import { silentLog, type Log } from '../pipeline/log.js';
+import { Backoff } from '../runtime/backoff.js';
+import { sleep, type Clock, type TimerHandle } from '../runtime/clock.js';
+import type { ChangeHandler, ReadStore } from '../runtime/store.js';
+import { clusterRef, wallClock, type Collector, type EmitEvents } from './collector.js';
+import type { NamespaceProjection, NodeProjection } from './projections.js';
+
+/**
+ * The device ID: HMAC-SHA256 under the cluster's key of the Node's systemUUID (lower-cased, as
+ * tools disagree on its case), hex. A Node that reports no systemUUID (virtual kubelets, kwok) is
+ * hashed by its object UID instead, so that two such Nodes do not share one device ID.
+ */
+export function deviceIdOf(key: Buffer, node: NodeProjection): string {
+  const uuid = node.nodeInfo.systemUUID.trim().toLowerCase();
+  return createHmac('sha256', key)
+    .update(uuid !== '' ? uuid : `node-uid:${node.uid}`)
+    .digest('hex');
+}
+
+// The schema's shortText: 1..256 characters.
+function text(value: string): string {
+  const t = value.trim();
+  return t === '' ? 'unknown' : t.slice(0, 256);
+}
+
+/**
+ * The event data of one Node: an allow-list of its reported facts. NOTE: nothing else of the Node
+ * may be copied here; its name, labels (but the instance type), addresses and systemUUID are personal
+ * or identifying, and the guard's deny set is only the second line of defence.
+ */
+export function hostOsData(node: NodeProjection, deviceId: string, countryCode: string): HostOsInfoData {
+  const info = node.nodeInfo;
+  const data: HostOsInfoData = {
+    osName: text(info.operatingSystem),
+    osImage: text(info.osImage),
+    kernelVersion: text(info.kernelVersion),
+    architecture: text(info.architecture),
+    model: text(node.instanceType ?? ''),
+    deviceId,
+    countryCode,
+    cpuCount: Math.floor(node.cpuCapacity),
+    ready: node.ready,
+    unschedulable: node.unschedulable,
+    memoryPressure: node.memoryPressure,
+    diskPressure: node.diskPressure,
+    pidPressure: node.pidPressure,
+  };
+  if (info.containerRuntimeVersion.trim() !== '') data.containerRuntimeVersion = text(info.containerRuntimeVersion);
+  return data;
+}
+
+/** The identifying strings of a Node that no event may carry: its name, hostnames and raw systemUUID. */
+export function nodeIdentifiers(name: string, node: NodeProjection): string[] {
+  const out = [name, ...node.hostnames];
+  if (node.nodeInfo.systemUUID !== '') out.push(node.nodeInfo.systemUUID);
+  return out;
+}
+
+/**
+ * Keeps the PII guard's deny set holding every Node's name, hostnames and systemUUID, including
+ * Nodes already cached. Entries are never removed: a deleted Node's name may still appear in later
+ * Events about it. Returns the unsubscribe function. Run it in every replica that runs the pipeline,
+ * whether or not hostOs is enabled: the other categories' free text is what it protects.
+ */
+export function denyNodeIdentifiers(nodes: ReadStore<NodeProjection>, denySet: DenySet): () => void {
+  return nodes.subscribe(
+    (_type, key, newValue) => {
+      if (newValue !== undefined) denySet.add(nodeIdentifiers(key, newValue));
+    },
+    { replay: true },
+  );
+}
+
+export interface HostOsCollectorOptions {
+  readonly nodes: ReadStore<NodeProjection>;
+  /** The kube-system Namespace (its UID is the cluster id). */
+  readonly kubeSystem: NamespaceProjection;
+  /** The policy spec at start; later ones come through reconfigure(). */
+  readonly spec: PolicySpec;
+  readonly emit: EmitEvents;
+  /**
+   * The cluster's HMAC key, fetched once per run (retried with backoff until it succeeds), e.g.
+   * `(signal) => getOrCreateDeviceKey({ transport, namespace, signal })`.
+   */
+  readonly deviceKey: (signal: AbortSignal) => Promise<Buffer>;
+  /** When given, each Node's identifiers are denied before any event about it is built. */
+  readonly denySet?: DenySet;
+  /** Must read epoch milliseconds. @default wallClock */
+  readonly clock?: Clock;
+  readonly log?: Log;
+  /** Changes are gathered this long, then emitted as one batch. @default 1000 */
+  readonly batchDelayMs?: number;
+  /** At most this many events per emit() call. @default 500 */
+  readonly maxBatch?: number;
+}
+
+/**
+ * Emits a Node's HostOsInfo when the Node appears and whenever the emitted facts differ from the
+ * last ones stored for it. Change callbacks only mark the Node dirty; a flush reads the current state
+ * of dirty Nodes, so a burst of updates costs one event. Heartbeats never get here: the projection
+ * leaves out the fields they touch, so the cache sees no change.
+ */
+export class HostOsCollector implements Collector {
+  readonly category = 'hostOs' as const;
+  private spec: PolicySpec;
+  private readonly clock: Clock;
+  private readonly log: Log;
+  private readonly batchDelayMs: number;
+  private readonly maxBatch: number;
+  private key: Buffer | undefined;
+  private running = false;
+  private readonly dirty = new Set<string>();
+  /** Node key → JSON of the data last stored for it. */
+  private readonly lastEmitted = new Map<string, string>();
+  private flushTimer: TimerHandle | undefined;
+  private flushing: Promise<void> | undefined;
+  private readonly retry = new Backoff({ initialMs: 1000, maxMs: 60_000 });
+
+  constructor(private readonly options: HostOsCollectorOptions) {
+    this.spec = options.spec;
+    this.clock = options.clock ?? wallClock;
+    this.log = options.log ?? silentLog;
+    this.batchDelayMs = options.batchDelayMs ?? 1000;
+    this.maxBatch = Math.max(1, options.maxBatch ?? 500);
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.running) throw new Error('HostOsCollector is already running');
+    try {
+      await this.options.nodes.waitUntilSynced(signal);
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    }
+    const backoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
+    while (this.key === undefined && !signal.aborted) {
+      try {
+        this.key = await this.options.deviceKey(signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.log.warn('cannot read the device key; host OS events wait for it', { error: String(err) });
+        await sleep(backoff.next(this.clock.now()), signal, this.clock);
+      }
+    }
+    if (signal.aborted) return;
+    this.running = true;
+    const unsubscribe = this.options.nodes.subscribe(this.onNode, { replay: true });
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    unsubscribe();
+    this.running = false;
+    if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    await this.flushing;
+  }
+
+  reconfigure(spec: PolicySpec): void {
+    const was = this.spec.categories.hostOs.enabled;
+    this.spec = spec;
+    const now = spec.categories.hostOs.enabled;
+    if (was === now) return;
+    if (!now) {
+      // NOTE: forgetting what was emitted is what makes re-enabling report every Node again.
+      this.dirty.clear();
+      this.lastEmitted.clear();
+      if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+      return;
+    }
+    if (!this.running) return;
+    for (const key of this.options.nodes.keys()) this.dirty.add(key);
+    this.scheduleFlush(this.batchDelayMs);
+  }
+
+  private readonly onNode: ChangeHandler<NodeProjection> = (_type, key, newValue) => {
+    if (newValue === undefined) {
+      this.dirty.delete(key);
+      this.lastEmitted.delete(key);
+      return;
+    }
+    // Denied before the Node can be in any event, so the guard knows what to look for.
+    this.options.denySet?.add(nodeIdentifiers(key, newValue));
+    if (!this.spec.categories.hostOs.enabled) return;
+    this.dirty.add(key);
+    this.scheduleFlush(this.batchDelayMs);
+  };
+
+  private scheduleFlush(delayMs: number): void {
+    if (!this.running || this.flushTimer !== undefined || this.flushing !== undefined) return;
+    this.flushTimer = this.clock.setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushing = this.flush().then((retryMs) => {
+        this.flushing = undefined;
+        if (this.dirty.size > 0) this.scheduleFlush(retryMs);
+      });
+    }, delayMs);
+  }
+
+  /** The events the dirty Nodes call for now, and the data each stands for (pure apart from reading the cache). */
+  private collect(): { events: DcpEvent[]; emitted: Map<string, string> } {
+    const events: DcpEvent[] = [];
+    const emitted = new Map<string, string>();
+    const key = this.key;
+    if (key === undefined || !this.spec.categories.hostOs.enabled) {
+      this.dirty.clear();
+      return { events, emitted };
+    }
+    const cluster = clusterRef(this.options.kubeSystem, this.spec);
+    const country = countryOf(this.spec.region);
+    const time = new Date(this.clock.now());
+    for (const name of this.dirty) {
+      if (events.length >= this.maxBatch) break;
+      this.dirty.delete(name);
+      const node = this.options.nodes.get(name);
+      if (node === undefined) continue;
+      const deviceId = deviceIdOf(key, node);
+      const data = hostOsData(node, deviceId, country);
+      const json = JSON.stringify(data);
+      if (this.lastEmitted.get(name) === json) continue;
+      emitted.set(name, json);
+      // The source key is the device ID, never the Node name; the 1 s bucket keeps a flap (A, B, A) three events.
+      events.push(buildEvent({ name: 'HostOsInfo', cluster, time, sourceKey: deviceId, data }));
+    }
+    return { events, emitted };
+  }
+
+  /** Emits what the dirty Nodes call for; resolves with the delay before the next flush (never rejects). */
+  private async flush(): Promise<number> {
+    const { events, emitted } = this.collect();
+    if (events.length === 0) return 0;
+    try {
+      await this.options.emit(events);
+      this.retry.reset();
+      for (const [name, json] of emitted) {
+        // A Node deleted (or the category disabled) meanwhile must not be remembered as reported.
+        if (this.options.nodes.has(name) && this.spec.categories.hostOs.enabled) this.lastEmitted.set(name, json);
+      }
+      return 0;
+    } catch (err) {
+      this.log.warn('host OS events not stored; retrying', { events: events.length, error: String(err) });
+      if (this.spec.categories.hostOs.enabled) for (const name of emitted.keys()) this.dirty.add(name);
+      return this.retry.next(this.clock.now());
+    }
+  }
+}

@@ -1,0 +1,188 @@
+// The operator as a whole: caches on every replica; collection, the policy controller and all writes on the leader only.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Counter, type Registry } from 'prom-client';
+import { GROUP, PLURAL, POLICY_NAME, VERSION } from '../api/policy.js';
+import { projectNamespace, projectNode, projectPod } from '../collectors/projections.js';
+import { KubeClient } from '../kube/client.js';
+import { EventRecorder } from '../kube/recorder.js';
+import { asRecord, asString, splitKey } from '../kube/resource.js';
+import type { Logger } from '../observability/logger.js';
+import type { Check } from '../observability/http.js';
+import type { Clock } from '../runtime/clock.js';
+import { Controller } from '../runtime/controller.js';
+import { LeaderElector } from '../runtime/leader.js';
+import { Reflector } from '../runtime/reflector.js';
+import { Collection } from './collection.js';
+import { PolicyReconciler, projectPolicy, type CachedPolicy } from './policy-controller.js';
+
+export const LEASE_NAME = 'dcp-operator';
+export const CONTROLLER_NAME = `${GROUP}/dcp-operator`;
+
+export interface OperatorOptions {
+  readonly kc: KubeConfig;
+  readonly dataDir: string;
+  /** Where the Lease, the device-key Secret and the billing ConfigMap live. */
+  readonly namespace: string;
+  readonly leaderElect: boolean;
+  /** Unique per replica. */
+  readonly identity: string;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly leaseDurationMs?: number;
+  readonly renewDeadlineMs?: number;
+  readonly retryPeriodMs?: number;
+  /** Watch stall detection, for tests. @default the reflector's (timeoutSeconds + 30 s) */
+  readonly watchStallTimeoutMs?: number;
+  /** Wall clock for collectors and the store. */
+  readonly clock?: Clock;
+}
+
+export class Operator {
+  private readonly transport: KubeClient;
+  private readonly policies: Reflector<CachedPolicy>;
+  private readonly nodes;
+  private readonly pods;
+  private readonly namespaces;
+  private leading = false;
+
+  constructor(private readonly options: OperatorOptions) {
+    const { registry, log } = options;
+    this.transport = new KubeClient(options.kc);
+    const malformed = new Counter({
+      name: 'dcp_objects_skipped_total',
+      help: 'Objects skipped because they lacked fields the operator needs.',
+      labelNames: ['resource'] as const,
+      registers: [registry],
+    });
+    const recorder = this.recorder();
+    const common = (resource: string) => ({
+      transport: this.transport,
+      registry,
+      resource,
+      ...(options.watchStallTimeoutMs !== undefined ? { stallTimeoutMs: options.watchStallTimeoutMs } : {}),
+      onError: (err: Error, reason: string) => log.warn('watch restarting', { resource, reason, error: err.message }),
+      onMalformed: (key: string | undefined, obj: unknown) => {
+        malformed.inc({ resource });
+        log.warn('skipping a malformed object', { resource, key });
+        // A warning Event on the object itself, so `kubectl describe` shows why it is not counted.
+        const meta = asRecord(asRecord(obj)?.metadata);
+        const name = asString(meta?.name) ?? (key ? splitKey(key).name : undefined);
+        if (!this.leading || !name) return;
+        const namespace = asString(meta?.namespace);
+        void recorder.record({
+          regarding: { apiVersion: asString(asRecord(obj)?.apiVersion) ?? 'v1', kind: asString(asRecord(obj)?.kind) ?? resource, name, ...(namespace ? { namespace } : {}) },
+          type: 'Warning',
+          reason: 'MalformedObject',
+          action: 'Collect',
+          note: `dcp-operator skipped this ${resource} object: it lacks fields the collectors need`,
+        });
+      },
+    });
+    this.policies = new Reflector({ ...common('datacollectionpolicies'), path: `/apis/${GROUP}/${VERSION}/${PLURAL}`, project: projectPolicy });
+    this.nodes = new Reflector({ ...common('nodes'), path: '/api/v1/nodes', project: projectNode });
+    this.pods = new Reflector({ ...common('pods'), path: '/api/v1/pods', project: projectPod });
+    this.namespaces = new Reflector({ ...common('namespaces'), path: '/api/v1/namespaces', fieldSelector: 'metadata.name=kube-system', project: projectNamespace });
+  }
+
+  private recorder(): EventRecorder {
+    return new EventRecorder(this.transport, CONTROLLER_NAME, this.options.identity, undefined, (err) =>
+      this.options.log.warn('could not record an Event', { error: String(err) }),
+    );
+  }
+
+  private get caches(): Record<string, Reflector<unknown>> {
+    return { datacollectionpolicies: this.policies, nodes: this.nodes, pods: this.pods, namespaces: this.namespaces } as Record<string, Reflector<unknown>>;
+  }
+
+  /** /healthz: the process answers. /readyz: every cache has synced (a standby is ready too: it is warm). */
+  checks(): { healthz: Record<string, Check>; readyz: Record<string, Check> } {
+    const readyz: Record<string, Check> = {};
+    for (const [name, r] of Object.entries(this.caches)) {
+      readyz[`cache-${name}`] = () => (r.store.hasSynced ? undefined : `${name} not synced (${r.health().lastError ?? r.phase})`);
+    }
+    return { healthz: { ping: () => undefined }, readyz };
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Runs until `signal` aborts; then stops the watches, finishes in-flight work, flushes the store and releases the Lease. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { log } = this.options;
+    const watches = Object.values(this.caches).map((r) => r.start(signal));
+    if (this.options.leaderElect) {
+      const elector = new LeaderElector({
+        transport: this.transport,
+        namespace: this.options.namespace,
+        name: LEASE_NAME,
+        identity: this.options.identity,
+        registry: this.options.registry,
+        ...(this.options.leaseDurationMs !== undefined ? { leaseDurationMs: this.options.leaseDurationMs } : {}),
+        ...(this.options.renewDeadlineMs !== undefined ? { renewDeadlineMs: this.options.renewDeadlineMs } : {}),
+        ...(this.options.retryPeriodMs !== undefined ? { retryPeriodMs: this.options.retryPeriodMs } : {}),
+        onStartedLeading: (leading) => this.lead(leading),
+        onNewLeader: (identity) => log.info('leader', { leader: identity, me: identity === this.options.identity }),
+        onError: (err) => log.warn('leader election', { error: String(err) }),
+      });
+      await elector.start(signal);
+    } else {
+      await this.lead(signal);
+    }
+    await Promise.allSettled(watches);
+  }
+
+  /** One leader term: everything that writes runs here and stops when `signal` aborts. */
+  private async lead(signal: AbortSignal): Promise<void> {
+    const { log, registry } = this.options;
+    this.leading = true;
+    log.info('leading: starting collection', { identity: this.options.identity });
+    let controller: Controller | undefined;
+    const enqueue = (): void => controller?.enqueue(POLICY_NAME);
+    let collection: Collection | undefined;
+    try {
+      collection = await Collection.open({
+        transport: this.transport,
+        namespace: this.options.namespace,
+        dataDir: this.options.dataDir,
+        nodes: this.nodes.store,
+        pods: this.pods.store,
+        namespaces: this.namespaces.store,
+        registry,
+        log,
+        onChange: enqueue,
+        ...(this.options.clock ? { clock: this.options.clock } : {}),
+      });
+      collection.start(signal);
+      const reconciler = new PolicyReconciler({
+        policies: this.policies.store,
+        transport: this.transport,
+        recorder: this.recorder(),
+        collection,
+        caches: Object.fromEntries(Object.entries(this.caches).map(([name, r]) => [name, r.store])),
+        log,
+      });
+      controller = new Controller({
+        name: 'datacollectionpolicy',
+        reconcile: (key) => reconciler.reconcile(key),
+        registry,
+        onError: (key, err, requeued) => log.error('reconcile failed', { key, error: String(err), requeued }),
+      });
+      const unsubscribe = this.policies.store.subscribe((_type, key) => controller?.enqueue(key), { replay: true });
+      enqueue();
+      try {
+        await controller.start(signal);
+      } finally {
+        unsubscribe();
+      }
+    } catch (err) {
+      if (!signal.aborted) log.error('leader term failed', { error: String(err) });
+      throw err;
+    } finally {
+      await collection?.close();
+      this.leading = false;
+      log.info('stopped leading: collection closed');
+    }
+  }
+}
+

@@ -1,0 +1,7 @@
+// The kube layer's public surface: the HTTP client, typed errors, watch parsing, object helpers, projections, Lease calls.
+export * from './client.js';
+export * from './errors.js';
+export * from './json-lines.js';
+export * from './lease.js';
+export * from './projections.js';
+export * from './resource.js';

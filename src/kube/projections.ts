@@ -1,0 +1,120 @@
+// What the caches keep of Events and TLS Secrets (Node, Pod and Namespace projections live in collectors/projections.ts).
+import { X509Certificate } from 'node:crypto';
+import { asRecord, asString, metadataOf } from './resource.js';
+
+/*
+ * Each projection returns undefined for an object that lacks what identifies it (metadata.uid):
+ * the reflector then skips it and counts it as malformed. Optional fields get neutral values.
+ * Projections copy what they keep and never hold on to the object, so the parsed page can be
+ * collected; no label, annotation or free text is kept unless named here.
+ */
+
+function str(v: unknown, fallback = ''): string {
+  return asString(v) ?? fallback;
+}
+
+function uidOf(obj: unknown): string | undefined {
+  return asString(metadataOf(obj)?.['uid']);
+}
+
+export interface EventRegarding {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
+/** An events.k8s.io/v1 Event. `note` is free text: the pipeline's PII guard must see it before it leaves. */
+export interface EventInfo {
+  readonly uid: string;
+  /** Normal or Warning. */
+  readonly type: string;
+  readonly reason: string;
+  readonly action: string;
+  readonly note: string;
+  readonly regarding: EventRegarding;
+  readonly reportingController: string;
+  /** When it last happened: series.lastObservedTime, eventTime, deprecatedLastTimestamp or creation. */
+  readonly time: string;
+  /** How many times it happened (series.count, deprecatedCount, else 1). */
+  readonly count: number;
+}
+
+export function projectEvent(obj: unknown): EventInfo | undefined {
+  const uid = uidOf(obj);
+  if (uid === undefined) return undefined;
+  const o = asRecord(obj);
+  const reg = asRecord(o?.['regarding']);
+  const series = asRecord(o?.['series']);
+  const seriesCount = series?.['count'];
+  const deprecatedCount = o?.['deprecatedCount'];
+  return {
+    uid,
+    type: str(o?.['type']),
+    reason: str(o?.['reason']),
+    action: str(o?.['action']),
+    note: str(o?.['note']),
+    regarding: {
+      kind: str(reg?.['kind']),
+      namespace: str(reg?.['namespace']),
+      name: str(reg?.['name']),
+      uid: str(reg?.['uid']),
+    },
+    reportingController: str(o?.['reportingController'], str(asRecord(o?.['deprecatedSource'])?.['component'])),
+    time: str(
+      series?.['lastObservedTime'],
+      str(o?.['eventTime'], str(o?.['deprecatedLastTimestamp'], str(metadataOf(obj)?.['creationTimestamp']))),
+    ),
+    count: typeof seriesCount === 'number' ? seriesCount : typeof deprecatedCount === 'number' && deprecatedCount > 0 ? deprecatedCount : 1,
+  };
+}
+
+export interface CertificateInfo {
+  /** RFC 3339. */
+  readonly notBefore: string;
+  readonly notAfter: string;
+  /** SHA-256 of the DER, as colon-separated hex (what openssl prints). */
+  readonly fingerprintSha256: string;
+  readonly serialNumber: string;
+  readonly isCa: boolean;
+}
+
+/** A kubernetes.io/tls Secret: validity and fingerprints only, never key material. */
+export interface TlsSecretInfo {
+  readonly uid: string;
+  /** The chain in tls.crt, leaf first. */
+  readonly certificates: readonly CertificateInfo[];
+  /** Why tls.crt could not be read, '' if it could. */
+  readonly error: string;
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** Parses every certificate of a PEM bundle; throws on the first that is not a certificate. */
+export function parseCertificates(pem: string): CertificateInfo[] {
+  const blocks = pem.match(PEM_CERT) ?? [];
+  return blocks.map((block) => {
+    const c = new X509Certificate(block);
+    return {
+      notBefore: new Date(c.validFrom).toISOString(),
+      notAfter: new Date(c.validTo).toISOString(),
+      fingerprintSha256: c.fingerprint256,
+      serialNumber: c.serialNumber,
+      isCa: c.ca,
+    };
+  });
+}
+
+export function projectTlsSecret(obj: unknown): TlsSecretInfo | undefined {
+  const uid = uidOf(obj);
+  if (uid === undefined) return undefined;
+  // NOTE: only `tls.crt` is read; `tls.key` is never touched, so no key material is kept.
+  const crt = asString(asRecord(asRecord(obj)?.['data'])?.['tls.crt']);
+  if (crt === undefined) return { uid, certificates: [], error: 'tls.crt is missing' };
+  try {
+    const certificates = parseCertificates(Buffer.from(crt, 'base64').toString('utf8'));
+    return { uid, certificates, error: certificates.length === 0 ? 'tls.crt holds no PEM certificate' : '' };
+  } catch (err) {
+    return { uid, certificates: [], error: `tls.crt: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}

@@ -1,0 +1,198 @@
+// PII guard: the last check before storage. Drops any event whose strings look like personal or secret data.
+import { isIPv6 } from 'node:net';
+import type { DcpEvent } from './event.js';
+import { silentLog, type Log } from './log.js';
+import { counter, type Registry } from './metrics.js';
+
+export type PiiKind =
+  | 'email'
+  | 'ipv4'
+  | 'ipv6'
+  | 'mac'
+  | 'uuid'
+  | 'jwt'
+  | 'authHeader'
+  | 'credential'
+  | 'pem'
+  | 'keyMaterial'
+  | 'denied';
+
+export interface PiiFinding {
+  readonly kind: PiiKind;
+  /** Where in the event, e.g. `data.message`. Never the value. */
+  readonly path: string;
+}
+
+// A token after "bearer"/"password=" that is all lower-case letters is prose ("bearer token expired"), not a secret.
+const looksLikeSecret = (s: string): boolean => s.length >= 6 && !/^[a-z-]+$/.test(s);
+
+const PATTERNS: readonly { kind: PiiKind; re: RegExp; accept?: (m: RegExpExecArray) => boolean }[] = [
+  { kind: 'email', re: /[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/g },
+  {
+    kind: 'ipv4',
+    re: /(?<!\d)(?<!\d\.)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\d)(?!\.\d)/g,
+    accept: (m) => m.slice(1, 5).every((o) => Number(o) <= 255),
+  },
+  { kind: 'mac', re: /(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}/g },
+  // Machine UUIDs; the two envelope fields that are UUIDs by design are exempt (see inspect).
+  { kind: 'uuid', re: /[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}/g },
+  { kind: 'jwt', re: /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g },
+  { kind: 'authHeader', re: /(?:bearer|basic)\s+([A-Za-z0-9\-._~+/]+=*)/gi, accept: (m) => looksLikeSecret(m[1] ?? '') },
+  {
+    // key=value is an assignment whatever the value; "token: context deadline" is prose unless the value looks random.
+    kind: 'credential',
+    re: /(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key)["']?(\s*[=:]\s*)["']?([^\s"',;]+)/gi,
+    accept: (m) => (m[1]?.trim() === '=' && (m[2] ?? '').length >= 4) || looksLikeSecret(m[2] ?? ''),
+  },
+  { kind: 'pem', re: /-----(?:BEGIN|END)[A-Z0-9 ]*-----/g },
+  // Key material without armour: "PRIVATE KEY", OpenSSH public keys, base64 DER (starts MII).
+  { kind: 'keyMaterial', re: /PRIVATE KEY|ssh-(?:rsa|dss|ed25519|ecdsa-[a-z0-9-]+)\s+AAAA[0-9A-Za-z+/]{16,}|MII[A-Za-z0-9+/]{60,}/g },
+];
+
+// Runs of characters an IPv6 address is made of; each run with two or more colons is a candidate.
+const IPV6_RUN = /[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*/g;
+
+function containsIpv6(text: string): boolean {
+  for (const m of text.matchAll(IPV6_RUN)) {
+    // A run glued to a word (C++'s `std::vector`, Rust's `io::Error`) is a path, not an address.
+    if (/[G-Zg-z_]/.test(text.charAt(m.index - 1))) continue;
+    const run = m[0].replace(/\.+$/, '');
+    // Also try without one colon that punctuation ("addr fe80::1: refused") may have glued on.
+    const variants = [run, run.replace(/:$/, ''), run.replace(/^:/, ''), run.replace(/:$/, '').replace(/^:/, '')];
+    // '::' alone (also C++'s 'ns::name') names no host; demand a hex digit.
+    if (variants.some((v) => /[0-9A-Fa-f]/.test(v) && isIPv6(v))) return true;
+  }
+  return false;
+}
+
+/** The pattern-detectable kinds of PII in `text` (without the deny-set). */
+export function detectPii(text: string, options: { allowUuid?: boolean } = {}): PiiKind[] {
+  const found: PiiKind[] = [];
+  for (const { kind, re, accept } of PATTERNS) {
+    if (kind === 'uuid' && options.allowUuid) continue;
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      if (!accept || accept(m)) {
+        found.push(kind);
+        break;
+      }
+    }
+  }
+  if (containsIpv6(text)) found.push('ipv6');
+  return found;
+}
+
+const TOKEN = /[\p{L}\p{N}]+/gu;
+
+// Values collectors commonly see in labels that identify nobody; denying them would drop every event.
+const NEVER_DENIED = new Set(['true', 'false', 'yes', 'no', 'none', 'null', 'enabled', 'disabled', 'linux', 'windows', 'amd64', 'arm64', 'default']);
+
+/**
+ * Exact strings the collectors have seen and that must never leave the cluster: node and host names,
+ * user names, label and annotation values. Matching is case-insensitive, on word boundaries
+ * (`node-1` matches "node-1 rebooted" but not "node-10"), and scales with the text, not the set.
+ */
+export class DenySet {
+  /** Shorter entries, pure numbers and NEVER_DENIED values are ignored: they would match ordinary text. */
+  static readonly MIN_LENGTH = 3;
+  // first word of an entry → entries starting with it, with the word's offset in the entry
+  private readonly byFirstToken = new Map<string, Map<string, number>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Registers values; returns how many were new. Safe to call on every observation. */
+  add(values: Iterable<string>): number {
+    let added = 0;
+    for (const raw of values) {
+      const entry = raw.trim().toLowerCase();
+      if (entry.length < DenySet.MIN_LENGTH || /^\d+$/.test(entry) || NEVER_DENIED.has(entry)) continue;
+      const first = new RegExp(TOKEN.source, 'u').exec(entry);
+      if (!first) continue;
+      let bucket = this.byFirstToken.get(first[0]);
+      if (!bucket) this.byFirstToken.set(first[0], (bucket = new Map()));
+      if (bucket.has(entry)) continue;
+      bucket.set(entry, first.index);
+      this.count++;
+      added++;
+    }
+    return added;
+  }
+
+  delete(values: Iterable<string>): void {
+    for (const raw of values) {
+      const entry = raw.trim().toLowerCase();
+      const first = new RegExp(TOKEN.source, 'u').exec(entry);
+      if (first && this.byFirstToken.get(first[0])?.delete(entry)) this.count--;
+    }
+  }
+
+  /** Whether any entry occurs in `text` on word boundaries. */
+  matches(text: string): boolean {
+    if (this.count === 0) return false;
+    const lower = text.toLowerCase();
+    for (const t of lower.matchAll(TOKEN)) {
+      const bucket = this.byFirstToken.get(t[0]);
+      if (!bucket) continue;
+      for (const [entry, offset] of bucket) {
+        const start = t.index - offset;
+        if (start < 0 || !lower.startsWith(entry, start)) continue;
+        const after = lower.slice(start + entry.length, start + entry.length + 2);
+        const endsInWord = /[\p{L}\p{N}]$/u.test(entry);
+        if (!endsInWord || !/^[\p{L}\p{N}]/u.test(after)) return true;
+      }
+    }
+    return false;
+  }
+}
+
+export interface PiiGuardOptions {
+  readonly denySet?: DenySet;
+  readonly registry?: Registry;
+  readonly log?: Log;
+}
+
+/** Paths whose value is a UUID by design: the kube-system UID and the subscription GUID. */
+const UUID_FIELDS = new Set(['cluster.id', 'cluster.subscriptionId']);
+
+function* strings(value: unknown, path: string): Generator<[string, string]> {
+  if (typeof value === 'string') yield [path, value];
+  else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) yield* strings(v, path ? `${path}.${k}` : k);
+  }
+}
+
+/** The pipeline stage: inspect(), plus `dcp_events_pii_rejected_total{category}` and a log line on rejection. */
+export class PiiGuard {
+  readonly denySet: DenySet;
+  private readonly rejected;
+  private readonly log: Log;
+
+  constructor(options: PiiGuardOptions = {}) {
+    this.denySet = options.denySet ?? new DenySet();
+    this.rejected = counter(options.registry, 'dcp_events_pii_rejected_total', 'Events dropped by the PII guard.', ['category']);
+    this.log = options.log ?? silentLog;
+  }
+
+  /** Every finding in the event. Patterns apply to every string; the deny-set to `data` only (the rest is schema-fixed vocabulary). */
+  inspect(event: DcpEvent): PiiFinding[] {
+    const findings: PiiFinding[] = [];
+    for (const [path, text] of strings(event, '')) {
+      for (const kind of detectPii(text, { allowUuid: UUID_FIELDS.has(path) })) findings.push({ kind, path });
+      if (path.startsWith('data.') && this.denySet.matches(text)) findings.push({ kind: 'denied', path });
+    }
+    return findings;
+  }
+
+  /** True if the event may be stored; false if it was rejected (counted and logged). */
+  admit(event: DcpEvent): boolean {
+    const findings = this.inspect(event);
+    if (findings.length === 0) return true;
+    this.rejected.inc({ category: event.category });
+    // NOTE: the log names kinds and paths only; logging the value would leak what the guard just stopped.
+    this.log.warn('dropped event carrying personal or secret data', { category: event.category, name: event.name, id: event.id, findings });
+    return false;
+  }
+}

@@ -1,0 +1,409 @@
+// Keeps a Store equal to one resource on the API server: runs the reflector machine's list and watch requests.
+import { Registry } from 'prom-client';
+import { readJson, type KubeTransport } from '../kube/client.js';
+import { errorFromStatus, MalformedResponse, parseStatus, WatchStalled } from '../kube/errors.js';
+import { LineSplitter, parseWatchEvent, type WatchEvent, type WatchEventType } from '../kube/json-lines.js';
+import { asRecord, asString, collectionPath, objectKey, resourceVersionOf } from '../kube/resource.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { sleep, systemClock, type Clock } from './clock.js';
+import { initialState, serverRetryAfterMs, step, type Listing, type ReflectorEffect, type ReflectorInput, type ReflectorState, type Watching } from './reflector-machine.js';
+import { Store, type ReadStore } from './store.js';
+import { WatchMetrics } from './watch-metrics.js';
+
+export interface ReflectorOptions<T> {
+  readonly transport: KubeTransport;
+  /** Cluster-wide collection path, e.g. `/api/v1/pods` or `/apis/events.k8s.io/v1/events`. */
+  readonly path: string;
+  /** Watch one namespace only (the path gains `/namespaces/<ns>`). */
+  readonly namespace?: string;
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+  /**
+   * Keeps the few fields the cache needs. Returns undefined for an object that lacks them:
+   * it is skipped (and removed if cached), counted in dcp_watch_malformed_objects_total and
+   * reported to `onMalformed`. It must not keep a reference to the object it is given.
+   */
+  readonly project: (obj: unknown) => T | undefined;
+  /** @default namespace/name, or name for cluster-scoped objects */
+  readonly key?: (obj: unknown) => string | undefined;
+  /** Decides whether a new projection is an update. @default deepEqual */
+  readonly equals?: (a: T, b: T) => boolean;
+  /** The `resource` label of metrics and health. @default the last path segment, plus `:<namespace>` */
+  readonly resource?: string;
+  /** Where the dcp_watch_* metrics go. @default a private registry (metrics not exported) */
+  readonly registry?: Registry;
+  /** @default 500 */
+  readonly pageSize?: number;
+  /** The watch's timeoutSeconds is drawn uniformly from this range. @default [300, 600] */
+  readonly watchTimeoutSeconds?: readonly [number, number];
+  /** Abort a watch that receives no bytes for this long. @default (timeoutSeconds + 30) × 1000 */
+  readonly stallTimeoutMs?: number;
+  /** Abort a list page that receives no bytes for this long. @default 60000 */
+  readonly listIdleTimeoutMs?: number;
+  /** @default 800 ms ×2 with full jitter, cap 30 s, reset after 2 min */
+  readonly backoff?: BackoffOptions;
+  /** A clean watch close sooner than this with no event counts as a failure. @default 1000 */
+  readonly minWatchMs?: number;
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** Draws watch timeouts (and backoff jitter unless `backoff.random` is set). @default Math.random */
+  readonly random?: () => number;
+  /** Every failure that causes a restart, for logging; the reflector itself retries. */
+  readonly onError?: (err: Error, reason: string) => void;
+  /** An object the projection rejected, for a warning; `key` is undefined if it had no name. */
+  readonly onMalformed?: (key: string | undefined, obj: unknown) => void;
+  /** A change handler threw. */
+  readonly onHandlerError?: (err: unknown, key: string) => void;
+}
+
+export interface ReflectorHealth {
+  readonly resource: string;
+  readonly phase: ReflectorState['phase'];
+  readonly synced: boolean;
+  /** Seconds since the last list or watch event (bookmarks included), or since start. */
+  readonly lastEventAgeSeconds: number;
+  readonly restarts: number;
+  readonly relists: number;
+  readonly resourceVersion: string | undefined;
+  readonly lastError: string | undefined;
+}
+
+const EVENT_LABEL: Readonly<Record<WatchEventType, string>> = {
+  ADDED: 'added',
+  MODIFIED: 'modified',
+  DELETED: 'deleted',
+  BOOKMARK: 'bookmark',
+  ERROR: 'error',
+};
+
+/**
+ * The reflector of one resource: a paged LIST, then a WATCH from its resourceVersion, forever,
+ * until the signal given to `start` aborts. It never gives up: every failure is retried with
+ * backoff and exposed through `health()`, metrics and `onError`. Nothing happens before `start`.
+ */
+export class Reflector<T> {
+  private readonly writable: Store<T>;
+  private readonly transport: KubeTransport;
+  private readonly path: string;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  /** Delays after failures (server down, errors, stalls). */
+  private readonly backoff: Backoff;
+  /** Delays before relists the server asked for: it is up, so these start short even after an outage. */
+  private readonly resyncBackoff: Backoff;
+  private readonly metrics: WatchMetrics;
+  private readonly keyOf: (obj: unknown) => string | undefined;
+  private readonly eventCounters: Record<WatchEventType, { inc(): void }>;
+  private state: ReflectorState = initialState;
+  /** Items of the list in progress, by key; swapped into the store when the last page arrives. */
+  private pending = new Map<string, T>();
+  private started = false;
+  private startedAt = 0;
+  private lastEventAt: number | undefined;
+  private restarts = 0;
+  private relists = 0;
+  private lastError: Error | undefined;
+  private lastResourceVersion: string | undefined;
+  readonly resource: string;
+
+  constructor(private readonly options: ReflectorOptions<T>) {
+    this.transport = options.transport;
+    this.path = collectionPath(options.path, options.namespace);
+    this.resource = options.resource ?? defaultResourceName(options.path, options.namespace);
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.backoff = new Backoff({ random: this.random, ...options.backoff });
+    this.resyncBackoff = new Backoff({ random: this.random, ...options.backoff });
+    this.metrics = WatchMetrics.for(options.registry ?? new Registry());
+    this.keyOf = options.key ?? objectKey;
+    const handlerErrors = this.metrics.handlerErrors.labels(this.resource);
+    this.writable = new Store<T>({
+      equals: options.equals,
+      onHandlerError: (err, _type, key) => {
+        handlerErrors.inc();
+        options.onHandlerError?.(err, key);
+      },
+    });
+    const counters = {} as Record<WatchEventType, { inc(): void }>;
+    for (const t of Object.keys(EVENT_LABEL) as WatchEventType[]) {
+      counters[t] = this.metrics.events.labels(this.resource, EVENT_LABEL[t]);
+    }
+    this.eventCounters = counters;
+  }
+
+  /** The cache this reflector fills. */
+  get store(): ReadStore<T> {
+    return this.writable;
+  }
+
+  get phase(): ReflectorState['phase'] {
+    return this.state.phase;
+  }
+
+  health(): ReflectorHealth {
+    return {
+      resource: this.resource,
+      phase: this.state.phase,
+      synced: this.writable.hasSynced,
+      lastEventAgeSeconds: this.lastEventAgeSeconds(),
+      restarts: this.restarts,
+      relists: this.relists,
+      resourceVersion: this.lastResourceVersion,
+      lastError: this.lastError === undefined ? undefined : `${this.lastError.name}: ${this.lastError.message}`,
+    };
+  }
+
+  /**
+   * Runs until `signal` aborts, then closes its connection and resolves. It never rejects for
+   * API or network errors. A reflector runs once: a stopped one stays stopped.
+   */
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.started) throw new Error(`reflector ${this.resource} was already started`);
+    this.started = true;
+    this.startedAt = this.clock.now();
+    const store = this.writable;
+    const removeSource = this.metrics.addSource({
+      resource: this.resource,
+      lastEventAgeSeconds: () => this.lastEventAgeSeconds(),
+      get synced() {
+        return store.hasSynced;
+      },
+      get objects() {
+        return store.size;
+      },
+    });
+    try {
+      while (!signal.aborted) {
+        const s = this.state;
+        if (s.phase === 'Stopped') break;
+        if (s.phase === 'Listing') await this.listPage(s, signal);
+        else if (s.phase === 'Watching') await this.watch(s, signal);
+        else {
+          const backoff = s.resync ? this.resyncBackoff : this.backoff;
+          const delay = Math.max(backoff.next(this.clock.now()), serverRetryAfterMs(s.error) ?? 0);
+          await sleep(delay, signal, this.clock);
+          if (!signal.aborted) this.dispatch({ kind: 'BackoffElapsed' });
+        }
+      }
+    } finally {
+      this.dispatch({ kind: 'Stop' });
+      this.pending = new Map();
+      removeSource();
+    }
+  }
+
+  private lastEventAgeSeconds(): number {
+    const since = this.lastEventAt ?? this.startedAt;
+    return Math.max(0, (this.clock.now() - since) / 1000);
+  }
+
+  private dispatch(input: ReflectorInput, event?: WatchEvent): void {
+    const next = step(this.state, input, { minWatchMs: this.options.minWatchMs });
+    this.state = next.state;
+    for (const effect of next.effects) this.perform(effect, event);
+  }
+
+  private perform(effect: ReflectorEffect, event: WatchEvent | undefined): void {
+    switch (effect.kind) {
+      case 'ApplyEvent':
+        if (event !== undefined) this.apply(event);
+        return;
+      case 'CommitList': {
+        const items = this.pending;
+        this.pending = new Map();
+        this.writable.replace(items);
+        // A whole list went through: the server is healthy, so the next failure starts short.
+        this.backoff.reset();
+        this.lastEventAt = this.clock.now();
+        this.lastResourceVersion = effect.resourceVersion;
+        return;
+      }
+      case 'Relist':
+        this.relists += 1;
+        this.metrics.relists.labels(this.resource).inc();
+        return;
+      case 'Restart': {
+        this.restarts += 1;
+        this.metrics.restarts.labels(this.resource, effect.reason).inc();
+        const err = effect.error instanceof Error ? effect.error : new Error(String(effect.error));
+        this.lastError = err;
+        this.options.onError?.(err, effect.reason);
+        return;
+      }
+    }
+  }
+
+  private async listPage(state: Listing, signal: AbortSignal): Promise<void> {
+    const first = state.continueToken === undefined;
+    if (first) this.pending = new Map();
+    let input: ReflectorInput;
+    try {
+      const res = await this.transport.stream({
+        path: this.path,
+        query: {
+          limit: this.options.pageSize ?? 500,
+          continue: state.continueToken,
+          // The continue token carries the version of the first page; the server refuses both.
+          resourceVersion: first && state.from.resourceVersion !== '' ? state.from.resourceVersion : undefined,
+          resourceVersionMatch: first && state.from.resourceVersion !== '' ? state.from.match : undefined,
+          labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
+        },
+        signal,
+        idleTimeoutMs: this.options.listIdleTimeoutMs ?? 60_000,
+      });
+      // NOTE: the page is parsed whole and only projections are kept; `page` goes out of scope
+      // at the end of this block, so at most one raw page is alive at a time.
+      const page = parseListPage(await readJson(res));
+      for (const item of page.items) this.collect(item);
+      input = { kind: 'ListPage', resourceVersion: page.resourceVersion, continueToken: page.continueToken };
+    } catch (err) {
+      if (signal.aborted) return;
+      input = { kind: 'ListFailed', error: err };
+    }
+    this.dispatch(input);
+  }
+
+  private collect(item: unknown): void {
+    const key = this.keyOf(item);
+    const value = key === undefined ? undefined : this.project(item);
+    if (key === undefined || value === undefined) {
+      this.malformed(key, item);
+      return;
+    }
+    this.pending.set(key, value);
+  }
+
+  private async watch(state: Watching, signal: AbortSignal): Promise<void> {
+    const [min, max] = this.options.watchTimeoutSeconds ?? [300, 600];
+    const timeoutSeconds = Math.floor(min + this.random() * (max - min + 1));
+    const stallMs = this.options.stallTimeoutMs ?? (timeoutSeconds + 30) * 1000;
+    // One controller per watch: whatever ends this watch (a stop, a stall, a relist decided
+    // mid-stream) destroys its connection, so a replaced watch never lingers.
+    const ctl = new AbortController();
+    const onStop = (): void => ctl.abort(signal.reason);
+    signal.addEventListener('abort', onStop, { once: true });
+    const startedAt = this.clock.now();
+    let events = 0;
+    let input: ReflectorInput | undefined;
+    try {
+      const res = await this.transport.stream({
+        path: this.path,
+        query: {
+          watch: 1,
+          resourceVersion: state.resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds,
+          labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
+        },
+        signal: ctl.signal,
+        idleTimeoutMs: stallMs,
+        idleError: (ms) => new WatchStalled(ms, `watch ${this.resource}: no bytes for ${ms} ms`),
+      });
+      const splitter = new LineSplitter();
+      stream: for await (const chunk of res) {
+        for (const line of splitter.push(chunk)) {
+          events += 1;
+          this.onWatchLine(line);
+          // An ERROR event or a malformed line ended this watch: stop reading it.
+          if (this.state !== state && this.state.phase !== 'Watching') break stream;
+        }
+      }
+      if (this.state.phase === 'Watching') {
+        const tail = splitter.flush();
+        if (tail !== undefined) {
+          events += 1;
+          this.onWatchLine(tail);
+        }
+      }
+      if (this.state.phase === 'Watching') {
+        input = { kind: 'WatchClosed', durationMs: this.clock.now() - startedAt, events };
+      }
+    } catch (err) {
+      if (!signal.aborted) input = { kind: 'WatchFailed', error: err };
+    } finally {
+      signal.removeEventListener('abort', onStop);
+      ctl.abort();
+    }
+    if (input !== undefined) this.dispatch(input);
+  }
+
+  private onWatchLine(line: string): void {
+    let event: WatchEvent;
+    try {
+      event = parseWatchEvent(line);
+    } catch (err) {
+      this.dispatch({ kind: 'WatchFailed', error: err });
+      return;
+    }
+    this.eventCounters[event.type].inc();
+    this.lastEventAt = this.clock.now();
+    const error = event.type === 'ERROR' ? errorFromStatus(parseStatus(event.object, 500)) : undefined;
+    const resourceVersion = event.type === 'ERROR' ? undefined : resourceVersionOf(event.object);
+    this.dispatch({ kind: 'WatchEvent', type: event.type, resourceVersion, error }, event);
+    if (this.state.phase === 'Watching') this.lastResourceVersion = this.state.resourceVersion;
+  }
+
+  private apply(event: WatchEvent): void {
+    const key = this.keyOf(event.object);
+    if (key === undefined) {
+      this.malformed(undefined, event.object);
+      return;
+    }
+    if (event.type === 'DELETED') {
+      this.writable.delete(key);
+      return;
+    }
+    const value = this.project(event.object);
+    if (value === undefined) {
+      this.malformed(key, event.object);
+      // A fresh list would not contain it either: keep the cache equal to what a list gives.
+      this.writable.delete(key);
+      return;
+    }
+    this.writable.upsert(key, value);
+  }
+
+  private project(obj: unknown): T | undefined {
+    try {
+      return this.options.project(obj);
+    } catch {
+      // A projection that throws is a projection that found the object malformed.
+      return undefined;
+    }
+  }
+
+  private malformed(key: string | undefined, obj: unknown): void {
+    this.metrics.malformed.labels(this.resource).inc();
+    try {
+      this.options.onMalformed?.(key, obj);
+    } catch {
+      // Reporting must not break the watch.
+    }
+  }
+}
+
+interface ListPage {
+  readonly resourceVersion: string;
+  readonly continueToken: string | undefined;
+  readonly items: readonly unknown[];
+}
+
+/** Reads the parts of a List response the reflector needs; throws MalformedResponse otherwise. */
+export function parseListPage(body: unknown): ListPage {
+  const list = asRecord(body);
+  const meta = asRecord(list?.['metadata']);
+  const resourceVersion = asString(meta?.['resourceVersion']);
+  const items = list?.['items'];
+  // An empty list is sent as "items": null by some servers and aggregated APIs.
+  if (resourceVersion === undefined || (items !== null && items !== undefined && !Array.isArray(items))) {
+    throw new MalformedResponse('list response has no metadata.resourceVersion or no items array');
+  }
+  return { resourceVersion, continueToken: asString(meta?.['continue']), items: Array.isArray(items) ? (items as unknown[]) : [] };
+}
+
+function defaultResourceName(path: string, namespace: string | undefined): string {
+  const plural = path.replace(/\/+$/, '').split('/').pop() ?? path;
+  return namespace === undefined || namespace === '' ? plural : `${plural}:${namespace}`;
+}

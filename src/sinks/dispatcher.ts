@@ -1,0 +1,178 @@
+// The delivery loop: per sink, read the store after its cursor, route, send, then advance the cursor.
+import type { Sink } from '../api/policy.js';
+import type { DcpEvent } from '../pipeline/event.js';
+import { silentLog, type Log } from '../pipeline/log.js';
+import { counter, type Registry } from '../pipeline/metrics.js';
+import { shouldDeliver, type RoutingPolicy } from '../pipeline/routing.js';
+import type { EventStore, StorePosition, Stream } from '../store/event-store.js';
+import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
+import type { CursorStore, SinkCursor } from './cursor.js';
+import type { EventSink } from './sink.js';
+
+/** A sink as the policy configures it (for routing) and as built (for sending). */
+export interface DispatchTarget {
+  readonly config: Pick<Sink, 'name' | 'region'>;
+  readonly sink: EventSink;
+}
+
+/** The part of the store the dispatcher reads. */
+export type DispatchSource = Pick<EventStore, 'readAfter' | 'version' | 'waitForChange'>;
+
+export interface DispatcherOptions {
+  readonly store: DispatchSource;
+  readonly cursors: CursorStore;
+  /** Read at every batch, so a policy change applies to the next one. */
+  readonly policy: () => RoutingPolicy;
+  /** Records read per batch. @default 500 */
+  readonly batchSize?: number;
+  /** Look again this often even without a change notice. @default 5000 */
+  readonly idleMs?: number;
+  /** Between failed batches; the backlog waits in the store meanwhile. @default { baseMs: 1000, maxMs: 300000 } */
+  readonly backoff?: BackoffPolicy;
+  readonly log?: Log;
+  readonly registry?: Registry;
+}
+
+const STREAMS: readonly Stream[] = ['raw', 'aggregates'];
+
+const samePosition = (a: StorePosition | undefined, b: StorePosition | undefined): boolean =>
+  a?.partition === b?.partition && a?.offset === b?.offset;
+
+interface Running {
+  readonly target: DispatchTarget;
+  readonly abort: AbortController;
+  readonly done: Promise<void>;
+}
+
+export class Dispatcher {
+  private readonly options: DispatcherOptions;
+  private readonly log: Log;
+  private readonly batchSize: number;
+  private readonly backoff: BackoffPolicy;
+  private readonly cursorCache = new Map<string, SinkCursor>();
+  private readonly running = new Map<string, Running>();
+  private targets: readonly DispatchTarget[] = [];
+  private signal: AbortSignal | undefined;
+  private readonly sent;
+  private readonly failures;
+
+  constructor(options: DispatcherOptions) {
+    this.options = options;
+    this.log = options.log ?? silentLog;
+    this.batchSize = options.batchSize ?? 500;
+    this.backoff = options.backoff ?? { baseMs: 1000, maxMs: 300_000 };
+    this.sent = counter(options.registry, 'dcp_sink_events_sent_total', 'Events a sink accepted.', ['sink']);
+    this.failures = counter(options.registry, 'dcp_sink_send_failures_total', 'Batches a sink failed to accept (retried later).', ['sink']);
+  }
+
+  /**
+   * Sets the sinks to deliver to. While running, loops start for new sinks and stop for removed or
+   * replaced ones (a replaced sink's old instance is closed). Cursors are kept by sink name.
+   */
+  async setTargets(targets: readonly DispatchTarget[]): Promise<void> {
+    this.targets = targets;
+    if (this.signal) await this.reconcileLoops(this.signal);
+  }
+
+  /** Delivers until `signal` aborts; resolves when every loop has stopped and its sink is closed. */
+  async start(signal: AbortSignal): Promise<void> {
+    this.signal = signal;
+    await this.reconcileLoops(signal);
+    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+    await Promise.all([...this.running.values()].map((r) => r.done));
+    await Promise.all([...this.running.values()].map((r) => r.target.sink.close()));
+    this.running.clear();
+    this.signal = undefined;
+  }
+
+  private async reconcileLoops(signal: AbortSignal): Promise<void> {
+    const wanted = new Map(this.targets.map((t) => [t.config.name, t]));
+    for (const [name, r] of this.running) {
+      if (wanted.get(name) === r.target) continue;
+      r.abort.abort();
+      await r.done;
+      await r.target.sink.close();
+      this.running.delete(name);
+    }
+    if (signal.aborted) return;
+    for (const [name, target] of wanted) {
+      if (this.running.has(name)) continue;
+      const abort = new AbortController();
+      const loopSignal = AbortSignal.any([signal, abort.signal]);
+      this.running.set(name, { target, abort, done: this.loop(target, loopSignal) });
+    }
+  }
+
+  private async loop(target: DispatchTarget, signal: AbortSignal): Promise<void> {
+    const name = target.config.name;
+    let failures = 0;
+    while (!signal.aborted) {
+      // Taken before reading, so an append during the batch is not slept through.
+      const version = this.options.store.version;
+      try {
+        const consumed = await this.deliverOnce(target, signal);
+        failures = 0;
+        if (consumed > 0) continue;
+        await this.idle(version, signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.failures.inc({ sink: name });
+        const delay = backoffDelay(failures++, this.backoff);
+        this.log.warn('sink: delivery failed; backlog kept', { sink: name, retryInMs: Math.round(delay), error: String(err) });
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  /** Until the store changes, idleMs pass, or `signal` aborts. */
+  private async idle(version: number, signal: AbortSignal): Promise<void> {
+    const wake = new AbortController();
+    const timer = setTimeout(() => wake.abort(), this.options.idleMs ?? 5000);
+    const stop = (): void => wake.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      await this.options.store.waitForChange(version, wake.signal);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
+    }
+  }
+
+  private async cursor(name: string): Promise<SinkCursor> {
+    let c = this.cursorCache.get(name);
+    if (!c) this.cursorCache.set(name, (c = await this.options.cursors.load(name)));
+    return c;
+  }
+
+  /**
+   * One batch per stream for one sink: the records after its cursor, filtered by routing, sent,
+   * and only then the cursor advanced (NOTE: the other order would lose events on a crash).
+   * Returns how many records were consumed, routed or not.
+   */
+  async deliverOnce(target: DispatchTarget, signal: AbortSignal): Promise<number> {
+    const name = target.config.name;
+    const cursor = await this.cursor(name);
+    let consumed = 0;
+    for (const stream of STREAMS) {
+      const { records, next } = await this.options.store.readAfter(stream, cursor[stream], this.batchSize);
+      if (records.length === 0 && samePosition(next, cursor[stream])) continue;
+      const policy = this.options.policy();
+      const events: DcpEvent[] = records.filter((r) => shouldDeliver(r.event, target.config, policy)).map((r) => r.event);
+      if (events.length > 0) {
+        await target.sink.send(events, signal);
+        this.sent.inc({ sink: name }, events.length);
+      }
+      const advanced: SinkCursor = { ...cursor, [stream]: next };
+      await this.options.cursors.save(name, advanced);
+      this.cursorCache.set(name, advanced);
+      Object.assign(cursor, advanced);
+      consumed += records.length;
+    }
+    return consumed;
+  }
+
+  /** Delivers everything currently stored to every target, once, without retrying: for tools and tests. */
+  async drain(signal: AbortSignal = new AbortController().signal): Promise<void> {
+    for (const target of this.targets) while ((await this.deliverOnce(target, signal)) > 0);
+  }
+}

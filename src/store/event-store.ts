@@ -1,0 +1,534 @@
+// The embedded event store: day-partitioned, checksummed, fsync'd JSON lines with dedup, retention and daily aggregates.
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CategoryName } from '../api/policy.js';
+import type { DcpEvent, EventName } from '../pipeline/event.js';
+import { silentLog, type Log } from '../pipeline/log.js';
+import { counter, type Registry } from '../pipeline/metrics.js';
+import { DayAggregator } from './aggregate.js';
+import { DAY_MS, dayOf, dayStart, listDays, nextDay, partitionFile } from './days.js';
+import { acquireLock } from './lock.js';
+import { encodeRecord } from './record.js';
+import { checkSegment, fsyncDir, readRecords, removeIfExists, truncateFile, writeFileAtomic } from './segment.js';
+
+/** `raw`: every stored event, partitioned by the day the store received it. `aggregates`: DailyAggregates by the day they summarise. */
+export type Stream = 'raw' | 'aggregates';
+
+/** A place in a stream: just past a record. Cursors of sinks are positions. */
+export interface StorePosition {
+  readonly partition: string;
+  readonly offset: number;
+}
+
+export interface StoredRecord {
+  readonly event: DcpEvent;
+  /** Just past this record: where to continue after it. */
+  readonly position: StorePosition;
+}
+
+export interface Retention {
+  readonly rawDays: number;
+  readonly aggregateDays: number;
+}
+
+export const DEFAULT_RETENTION: Retention = { rawDays: 28, aggregateDays: 365 };
+
+export interface EventStoreOptions {
+  readonly dataDir: string;
+  /** @default DEFAULT_RETENTION */
+  readonly retention?: Retention;
+  /** Milliseconds since the epoch. @default Date.now */
+  readonly now?: () => number;
+  /** For `dcp events` beside a running operator: no lock, no repair, no writes. @default false */
+  readonly readOnly?: boolean;
+  readonly log?: Log;
+  readonly registry?: Registry;
+}
+
+/** What open() found. Torn records are the tail of an interrupted write; they were never acknowledged. */
+export interface OpenReport {
+  readonly partitions: number;
+  readonly events: number;
+  readonly tornRecords: number;
+  readonly truncatedBytes: number;
+  readonly corruptRecords: number;
+}
+
+export interface AppendResult {
+  readonly stored: number;
+  /** Already stored within the retention window (same id). */
+  readonly duplicates: number;
+  /** Older than rawDays: dropped, it would be purged at once. */
+  readonly expired: number;
+}
+
+/** The shape of the policy's status.store. */
+export interface StoreStats {
+  readonly events: number;
+  readonly oldestEventTime?: string;
+  readonly bytes: number;
+}
+
+export interface SweepReport {
+  readonly aggregatedDays: string[];
+  readonly deletedRaw: string[];
+  readonly deletedAggregates: string[];
+}
+
+export interface ReadQuery {
+  readonly stream?: Stream;
+  readonly category?: CategoryName;
+  readonly name?: EventName;
+  readonly since?: Date;
+  /** Keep the newest `limit` matches. */
+  readonly limit?: number;
+}
+
+export class StoreClosedError extends Error {
+  constructor() {
+    super('the event store is closed');
+    this.name = 'StoreClosedError';
+  }
+}
+
+export class StoreReadOnlyError extends Error {
+  constructor() {
+    super('the event store was opened read-only');
+    this.name = 'StoreReadOnlyError';
+  }
+}
+
+interface Partition {
+  /** Durable bytes: readers never look past it, so a cursor never points into unsynced data. */
+  size: number;
+  events: number;
+  oldest: number;
+  newest: number;
+}
+
+interface Pending {
+  readonly lines: string[];
+  readonly events: DcpEvent[];
+  readonly done: (err?: unknown) => void;
+}
+
+function isStoredEvent(v: unknown): v is DcpEvent {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as { id?: unknown; time?: unknown; data?: unknown };
+  return typeof e.id === 'string' && typeof e.time === 'string' && typeof e.data === 'object';
+}
+
+const emptyPartition = (): Partition => ({ size: 0, events: 0, oldest: Infinity, newest: -Infinity });
+
+export class EventStore {
+  private readonly rawDir: string;
+  private readonly aggDir: string;
+  private readonly now: () => number;
+  private readonly log: Log;
+  private readonly readOnly: boolean;
+  private retention: Retention;
+  private readonly partitions: Record<Stream, Map<string, Partition>> = { raw: new Map(), aggregates: new Map() };
+  /** id → raw partition holding it ('' while its batch is in flight). */
+  private readonly ids = new Map<string, string>();
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+  private handle: { day: string; fh: FileHandle } | undefined;
+  private waiters = new Set<() => void>();
+  private changes = 0;
+  private releaseLock: (() => Promise<void>) | undefined;
+  private closed = false;
+  private report: OpenReport = { partitions: 0, events: 0, tornRecords: 0, truncatedBytes: 0, corruptRecords: 0 };
+  private readonly appended;
+  private readonly duplicates;
+
+  private constructor(options: EventStoreOptions) {
+    this.rawDir = join(options.dataDir, 'raw');
+    this.aggDir = join(options.dataDir, 'aggregates');
+    this.now = options.now ?? Date.now;
+    this.log = options.log ?? silentLog;
+    this.readOnly = options.readOnly ?? false;
+    this.retention = options.retention ?? DEFAULT_RETENTION;
+    this.appended = counter(options.registry, 'dcp_store_events_appended_total', 'Events durably appended to the store.', ['category']);
+    this.duplicates = counter(options.registry, 'dcp_store_duplicates_total', 'Events not stored because their id was already stored.', []);
+  }
+
+  /** Opens (creating if needed) the store under `dataDir`, checking every record and cutting off a torn tail. */
+  static async open(options: EventStoreOptions): Promise<EventStore> {
+    const store = new EventStore(options);
+    if (!store.readOnly) {
+      await mkdir(store.rawDir, { recursive: true });
+      await mkdir(store.aggDir, { recursive: true });
+      store.releaseLock = await acquireLock(options.dataDir);
+    }
+    try {
+      await store.load();
+    } catch (err) {
+      await store.releaseLock?.();
+      throw err;
+    }
+    return store;
+  }
+
+  get openReport(): OpenReport {
+    return this.report;
+  }
+
+  private async load(): Promise<void> {
+    let tornRecords = 0;
+    let truncatedBytes = 0;
+    let corruptRecords = 0;
+    for (const stream of ['raw', 'aggregates'] as const) {
+      const dir = this.dir(stream);
+      if (stream === 'aggregates' && !this.readOnly) await this.removeTempFiles(dir);
+      for (const day of await listDays(dir)) {
+        const path = join(dir, partitionFile(day));
+        const check = await checkSegment(path);
+        const p = emptyPartition();
+        p.size = check.goodEnd;
+        for (const v of check.values) {
+          if (!isStoredEvent(v)) continue;
+          this.count(p, v);
+          if (stream === 'raw') this.ids.set(v.id, day);
+        }
+        corruptRecords += check.corruptRecords;
+        if (check.size > check.goodEnd) {
+          tornRecords += check.tornRecords;
+          truncatedBytes += check.size - check.goodEnd;
+          this.log.warn('store: dropped a torn tail left by an interrupted write', { stream, partition: day, records: check.tornRecords, bytes: check.size - check.goodEnd });
+          if (!this.readOnly) await truncateFile(path, check.goodEnd);
+        }
+        this.partitions[stream].set(day, p);
+      }
+    }
+    if (corruptRecords > 0) this.log.warn('store: skipping corrupt records', { records: corruptRecords });
+    this.report = { partitions: this.partitions.raw.size, events: this.ids.size, tornRecords, truncatedBytes, corruptRecords };
+  }
+
+  private async removeTempFiles(dir: string): Promise<void> {
+    for (const name of await readdir(dir)) if (name.endsWith('.tmp')) await unlink(join(dir, name));
+  }
+
+  private dir(stream: Stream): string {
+    return stream === 'raw' ? this.rawDir : this.aggDir;
+  }
+
+  private count(p: Partition, e: DcpEvent): void {
+    const t = Date.parse(e.time);
+    p.events++;
+    p.oldest = Math.min(p.oldest, t);
+    p.newest = Math.max(p.newest, t);
+  }
+
+  private days(stream: Stream): string[] {
+    return [...this.partitions[stream].keys()].sort();
+  }
+
+  /** Events older than this are past retention: invisible now, deleted at the next sweep. */
+  private cutoff(stream: Stream): number {
+    return this.now() - (stream === 'raw' ? this.retention.rawDays : this.retention.aggregateDays) * DAY_MS;
+  }
+
+  setRetention(retention: Retention): void {
+    this.retention = retention;
+  }
+
+  /**
+   * Stores events not seen before; resolves once they are on disk (fsync). Concurrent calls share
+   * one write and one fsync (group commit).
+   */
+  async append(events: readonly DcpEvent[]): Promise<AppendResult> {
+    this.assertWritable();
+    const cutoff = this.cutoff('raw');
+    const lines: string[] = [];
+    const accepted: DcpEvent[] = [];
+    let duplicates = 0;
+    let expired = 0;
+    for (const e of events) {
+      if (this.ids.has(e.id)) duplicates++;
+      else if (Date.parse(e.time) < cutoff) expired++;
+      else {
+        this.ids.set(e.id, '');
+        lines.push(encodeRecord(e));
+        accepted.push(e);
+      }
+    }
+    if (duplicates) this.duplicates.inc(duplicates);
+    if (accepted.length > 0) {
+      await new Promise<void>((resolve, reject) => {
+        this.pending.push({ lines, events: accepted, done: (err) => (err === undefined ? resolve() : reject(err)) });
+        this.flushing ??= this.flushLoop();
+      });
+    }
+    return { stored: accepted.length, duplicates, expired };
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = [];
+        await this.exclusive(() => this.writeBatch(batch));
+      }
+    } finally {
+      // No await between the loop's last check and here, so no append can slip through unflushed.
+      this.flushing = undefined;
+    }
+  }
+
+  /** Appends go to today's partition, or a newer one if the clock stepped back: never behind a cursor. */
+  private writeDay(): string {
+    const today = dayOf(this.now());
+    const newest = this.days('raw').at(-1);
+    return newest !== undefined && newest > today ? newest : today;
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<void> {
+    const day = this.writeDay();
+    const p = this.partitions.raw.get(day) ?? emptyPartition();
+    const buf = Buffer.from(batch.flatMap((b) => b.lines).join(''));
+    try {
+      const fh = await this.fileFor(day);
+      this.partitions.raw.set(day, p);
+      // Positional writes at the durable size: a failed partial write is simply overwritten next time.
+      for (let written = 0; written < buf.length; ) {
+        const { bytesWritten } = await fh.write(buf, written, buf.length - written, p.size + written);
+        written += bytesWritten;
+      }
+      await fh.datasync();
+    } catch (err) {
+      await this.closeFile().catch(() => undefined);
+      await truncateFile(join(this.rawDir, partitionFile(day)), p.size).catch(() => undefined);
+      for (const b of batch) for (const e of b.events) this.ids.delete(e.id);
+      this.log.error('store: write failed', { partition: day, error: String(err) });
+      for (const b of batch) b.done(err);
+      return;
+    }
+    p.size += buf.length;
+    for (const b of batch) {
+      for (const e of b.events) {
+        this.ids.set(e.id, day);
+        this.count(p, e);
+        this.appended.inc({ category: e.category });
+      }
+      b.done();
+    }
+    this.notify();
+  }
+
+  private async fileFor(day: string): Promise<FileHandle> {
+    if (this.handle?.day === day) return this.handle.fh;
+    await this.closeFile();
+    const path = join(this.rawDir, partitionFile(day));
+    const fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o640);
+    // A new file's directory entry must be durable too, or a crash could lose the whole partition.
+    if (!this.partitions.raw.has(day)) await fsyncDir(this.rawDir);
+    this.handle = { day, fh };
+    return fh;
+  }
+
+  private async closeFile(): Promise<void> {
+    const h = this.handle;
+    this.handle = undefined;
+    await h?.fh.close();
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private notify(): void {
+    this.changes++;
+    const waiters = this.waiters;
+    this.waiters = new Set();
+    for (const w of waiters) w();
+  }
+
+  /** Bumped at every append and aggregation; pass it to waitForChange. */
+  get version(): number {
+    return this.changes;
+  }
+
+  /**
+   * Resolves once the store has changed since `version` (at once if it already has), or when
+   * `signal` aborts. Readers take the version before reading, so no append slips between.
+   */
+  waitForChange(version: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.changes !== version || signal?.aborted) return resolve();
+      const done = (): void => {
+        this.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /**
+   * Up to `max` records after `after` (from the start when undefined), skipping corrupt and expired
+   * ones. `next` is where to continue; it moves past skipped records too.
+   */
+  async readAfter(stream: Stream, after: StorePosition | undefined, max: number): Promise<{ records: StoredRecord[]; next: StorePosition | undefined }> {
+    const records: StoredRecord[] = [];
+    const cutoff = this.cutoff(stream);
+    let next = after;
+    for (const day of this.days(stream)) {
+      if (after && day < after.partition) continue;
+      const p = this.partitions[stream].get(day);
+      if (!p) continue;
+      const start = after && day === after.partition ? after.offset : 0;
+      for await (const r of readRecords(join(this.dir(stream), partitionFile(day)), start, p.size)) {
+        next = { partition: day, offset: r.end };
+        if (isStoredEvent(r.value) && Date.parse(r.value.time) >= cutoff) records.push({ event: r.value, position: next });
+        if (records.length >= max) return { records, next };
+      }
+      next = { partition: day, offset: Math.max(start, p.size) };
+    }
+    return { records, next };
+  }
+
+  /** For the CLI: matching events in store order, the newest `limit` of them. */
+  async read(query: ReadQuery = {}): Promise<DcpEvent[]> {
+    const stream = query.stream ?? 'raw';
+    const since = Math.max(this.cutoff(stream), query.since?.getTime() ?? -Infinity);
+    const limit = query.limit ?? Infinity;
+    let out: DcpEvent[] = [];
+    for (const day of this.days(stream)) {
+      const p = this.partitions[stream].get(day);
+      if (!p || p.newest < since) continue;
+      for await (const r of readRecords(join(this.dir(stream), partitionFile(day)), 0, p.size)) {
+        const e = r.value;
+        if (!isStoredEvent(e) || Date.parse(e.time) < since) continue;
+        if ((query.category && e.category !== query.category) || (query.name && e.name !== query.name)) continue;
+        out.push(e);
+        if (out.length >= 2 * limit) out = out.slice(-limit);
+      }
+    }
+    return limit === Infinity ? out : out.slice(-limit);
+  }
+
+  stats(): StoreStats {
+    let events = 0;
+    let bytes = 0;
+    let oldest = Infinity;
+    for (const p of this.partitions.raw.values()) {
+      events += p.events;
+      bytes += p.size;
+      oldest = Math.min(oldest, p.oldest);
+    }
+    for (const p of this.partitions.aggregates.values()) bytes += p.size;
+    return Number.isFinite(oldest) ? { events, oldestEventTime: new Date(oldest).toISOString(), bytes } : { events, bytes };
+  }
+
+  /**
+   * Retention: first writes the daily aggregates of finished days, then deletes raw partitions whose
+   * whole day is older than rawDays and aggregate partitions older than aggregateDays.
+   */
+  sweep(): Promise<SweepReport> {
+    this.assertWritable();
+    return this.exclusive(async () => {
+      const aggregatedDays = await this.aggregateFinishedDays();
+      const deletedRaw = await this.deleteBefore('raw');
+      const deletedAggregates = await this.deleteBefore('aggregates');
+      if (aggregatedDays.length > 0) this.notify();
+      if (deletedRaw.length + deletedAggregates.length > 0) this.log.info('store: retention sweep', { deletedRaw, deletedAggregates });
+      return { aggregatedDays, deletedRaw, deletedAggregates };
+    });
+  }
+
+  /**
+   * NOTE: aggregate files are created in day order and never after a later one, so an aggregates
+   * cursor never skips a day. Events arriving after their day was aggregated stay in raw only.
+   */
+  private async aggregateFinishedDays(): Promise<string[]> {
+    const yesterday = dayOf(this.now() - DAY_MS);
+    const newestAggregate = this.days('aggregates').at(-1);
+    let oldestRaw = Infinity;
+    for (const p of this.partitions.raw.values()) oldestRaw = Math.min(oldestRaw, p.oldest);
+    let first = newestAggregate !== undefined ? nextDay(newestAggregate) : Number.isFinite(oldestRaw) ? dayOf(oldestRaw) : undefined;
+    if (first === undefined) return [];
+    const earliestKept = dayOf(this.cutoff('aggregates'));
+    if (first < earliestKept) first = earliestKept;
+    if (first > yesterday) return [];
+
+    const aggregators = new Map<string, DayAggregator>();
+    for (let d = first; d <= yesterday; d = nextDay(d)) aggregators.set(d, new DayAggregator(d));
+    for (const day of this.days('raw')) {
+      const p = this.partitions.raw.get(day);
+      if (!p || p.newest < dayStart(first)) continue;
+      for await (const r of readRecords(join(this.rawDir, partitionFile(day)), 0, p.size)) {
+        if (isStoredEvent(r.value)) aggregators.get(dayOf(Date.parse(r.value.time)))?.add(r.value);
+      }
+    }
+    for (const [day, agg] of aggregators) {
+      const events = agg.result();
+      const text = events.map((e) => encodeRecord(e)).join('');
+      await writeFileAtomic(join(this.aggDir, partitionFile(day)), text);
+      const p = emptyPartition();
+      p.size = Buffer.byteLength(text);
+      for (const e of events) this.count(p, e);
+      this.partitions.aggregates.set(day, p);
+    }
+    return [...aggregators.keys()];
+  }
+
+  private async deleteBefore(stream: Stream): Promise<string[]> {
+    const cutoff = this.cutoff(stream);
+    const deleted: string[] = [];
+    for (const day of this.days(stream)) {
+      // A partition goes whole once its last possible instant is past retention.
+      if (dayStart(day) + DAY_MS > cutoff) break;
+      if (this.handle?.day === day) await this.closeFile();
+      await removeIfExists(join(this.dir(stream), partitionFile(day)));
+      this.partitions[stream].delete(day);
+      deleted.push(day);
+    }
+    if (deleted.length === 0) return deleted;
+    await fsyncDir(this.dir(stream));
+    if (stream === 'raw') {
+      const gone = new Set(deleted);
+      for (const [id, day] of this.ids) if (gone.has(day)) this.ids.delete(id);
+    }
+    return deleted;
+  }
+
+  /** Sweeps every `intervalMs` until `signal` aborts. Errors are logged and retried next time. */
+  async runRetention(signal: AbortSignal, intervalMs = 600_000): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.sweep();
+      } catch (err) {
+        this.log.error('store: retention sweep failed', { error: String(err) });
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, intervalMs);
+        function done(): void {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  /** Waits for acknowledged-pending appends, then releases the file and the lock. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+    await this.exclusive(() => this.closeFile());
+    await this.releaseLock?.();
+    this.notify();
+  }
+
+  private assertWritable(): void {
+    if (this.closed) throw new StoreClosedError();
+    if (this.readOnly) throw new StoreReadOnlyError();
+  }
+}

@@ -1,0 +1,19 @@
+// The embedded event store: public surface.
+export {
+  EventStore,
+  DEFAULT_RETENTION,
+  StoreClosedError,
+  StoreReadOnlyError,
+  type AppendResult,
+  type EventStoreOptions,
+  type OpenReport,
+  type ReadQuery,
+  type Retention,
+  type StorePosition,
+  type StoreStats,
+  type StoredRecord,
+  type Stream,
+  type SweepReport,
+} from './event-store.js';
+export { StoreLockedError } from './lock.js';
+export { aggregateDay, DayAggregator } from './aggregate.js';

@@ -2,7 +2,7 @@
 import type { PolicySpec } from '../api/policy.js';
 import { Conflict } from '../kube/errors.js';
 import { buildEvent } from '../pipeline/envelope.js';
-import type { EventOf } from '../pipeline/event.js';
+import type { ClusterRef, EventOf } from '../pipeline/event.js';
 import { silentLog, type Log } from '../pipeline/log.js';
 import { Tally } from '../runtime/aggregate.js';
 import { Backoff } from '../runtime/backoff.js';
@@ -23,7 +23,6 @@ import {
   type VCorePoint,
 } from './metering.js';
 import { toMillicores, type NamespaceProjection, type NodeProjection } from './projections.js';
-import type { ClusterRef } from '../pipeline/event.js';
 
 /**
  * The CoreUsage event of one interval. Its id hashes the interval's start and length only (plus

@@ -16,7 +16,7 @@ export type EmitEvents = (events: readonly DcpEvent[]) => Promise<void>;
  */
 export interface Collector {
   readonly category: CategoryName;
-  /** Runs until `signal` aborts; resolves once stopped (no timer left, no write in flight it could still skip). */
+  /** Runs until `signal` aborts; resolves once stopped, with no timer left and no write of its own still in flight. */
   run(signal: AbortSignal): Promise<void>;
   /** Applies a new policy spec: enabling, disabling, intervals. Cheap and synchronous; effects follow within seconds. */
   reconfigure(spec: PolicySpec): void;

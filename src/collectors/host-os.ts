@@ -151,6 +151,9 @@ export class HostOsCollector implements Collector {
     }
     if (signal.aborted) return;
     this.running = true;
+    // Every Node is reported once per run: it "appears" to this run of the collector.
+    this.dirty.clear();
+    this.lastEmitted.clear();
     const unsubscribe = this.options.nodes.subscribe(this.onNode, { replay: true });
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     unsubscribe();

@@ -27,16 +27,18 @@ export interface InventorySnapshot {
  * removing Nodes for days does not drift.
  */
 export class InventoryCounter {
-  private readonly nodeCount = new Tally<NodeProjection>(() => 'nodes');
-  private readonly capacity = new Tally<NodeProjection>(
-    () => 'cpu',
-    (n) => toMillicores(n.cpuCapacity),
-  );
-  private readonly allocatable = new Tally<NodeProjection>(
-    () => 'cpu',
-    (n) => toMillicores(n.cpuAllocatable),
-  );
-  private readonly podPhases = new Tally<PodProjection>((p) => p.phase);
+  private nodeCount = new Tally<NodeProjection>(() => 'nodes');
+  private capacity = capacityTally((n) => n.cpuCapacity);
+  private allocatable = capacityTally((n) => n.cpuAllocatable);
+  private podPhases = new Tally<PodProjection>((p) => p.phase);
+
+  /** Back to zero, for a new subscription with replay (the object stays the same, so gauges reading it stay valid). */
+  reset(): void {
+    this.nodeCount = new Tally<NodeProjection>(() => 'nodes');
+    this.capacity = capacityTally((n) => n.cpuCapacity);
+    this.allocatable = capacityTally((n) => n.cpuAllocatable);
+    this.podPhases = new Tally<PodProjection>((p) => p.phase);
+  }
 
   readonly onNode: ChangeHandler<NodeProjection> = (type, key, newValue, oldValue) => {
     this.nodeCount.handler(type, key, newValue, oldValue);
@@ -64,6 +66,13 @@ export class InventoryCounter {
       allocatableVCores: this.allocatable.total / 1000,
     };
   }
+}
+
+function capacityTally(cores: (n: NodeProjection) => number): Tally<NodeProjection> {
+  return new Tally<NodeProjection>(
+    () => 'cpu',
+    (n) => toMillicores(cores(n)),
+  );
 }
 
 /**
@@ -134,6 +143,7 @@ export class InventoryCollector implements Collector {
   private readonly maxDelayMs: number;
   private readonly isSignificant: (prev: InventorySnapshot | undefined, next: InventorySnapshot) => boolean;
   private running = false;
+  private replaying = false;
   private tickTimer: TimerHandle | undefined;
   private debounceTimer: TimerHandle | undefined;
   private burstStartedAt: number | undefined;
@@ -164,10 +174,16 @@ export class InventoryCollector implements Collector {
     }
     if (signal.aborted) return;
     this.running = true;
+    // The replay below counts everything again: a second run of this object must not count twice.
+    this.counter.reset();
+    this.lastEmitted = undefined;
+    // Counted during the replay without arming the debounce timer once per cached Pod.
+    this.replaying = true;
     const unsubscribe = [
       this.options.nodes.subscribe(this.onNode, { replay: true }),
       this.options.pods.subscribe(this.onPod, { replay: true }),
     ];
+    this.replaying = false;
     // The start is a change: the first event follows once the replay has settled.
     this.changed();
     this.scheduleTick();
@@ -201,7 +217,7 @@ export class InventoryCollector implements Collector {
   };
 
   private changed(): void {
-    if (!this.running) return;
+    if (!this.running || this.replaying) return;
     const now = this.clock.now();
     this.burstStartedAt ??= now;
     const at = Math.min(now + this.debounceMs, this.burstStartedAt + this.maxDelayMs);

@@ -250,6 +250,10 @@ export class Collection {
       this.counters.set(e.category, c);
     }
     if (result.accepted.length > 0) this.options.onChange();
+    // NOTE: a dropped event must not look stored: the billing meter would move its watermark past it.
+    if (result.invalid + result.rejected > 0) {
+      throw new Error(`${result.invalid} schema-invalid and ${result.rejected} PII-rejected event(s) were not stored`);
+    }
   }
 
   inventory(): InventorySnapshot | undefined {

@@ -263,14 +263,17 @@ async function readErrorBody(res: http.IncomingMessage): Promise<unknown> {
   }
 }
 
-/** Reads a whole body and parses it as JSON. The chunks are released as soon as the string is made. */
+/** Reads a whole body and parses it as JSON. */
 export async function readJson(res: ResponseStream): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk);
-  const text = Buffer.concat(chunks).toString('utf8');
-  chunks.length = 0;
+  return parseJsonBody(Buffer.concat(chunks));
+}
+
+/** Parses a response body; throws MalformedResponse when it is not JSON. */
+export function parseJsonBody(body: Buffer): unknown {
   try {
-    return JSON.parse(text);
+    return JSON.parse(body.toString('utf8'));
   } catch (err) {
     throw new MalformedResponse(`response is not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -1,8 +1,9 @@
 // Keeps a Store equal to one resource on the API server: runs the reflector machine's list and watch requests.
 import { Registry } from 'prom-client';
-import { readJson, type KubeTransport } from '../kube/client.js';
+import { parseJsonBody, type KubeRequest, type KubeTransport } from '../kube/client.js';
 import { errorFromStatus, MalformedResponse, parseStatus, WatchStalled } from '../kube/errors.js';
 import { LineSplitter, parseWatchEvent, type WatchEvent, type WatchEventType } from '../kube/json-lines.js';
+import { fetchPage, type PageFetch } from '../kube/pager.js';
 import { asRecord, asString, collectionPath, objectKey, resourceVersionOf } from '../kube/resource.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { sleep, systemClock, type Clock } from './clock.js';
@@ -97,6 +98,8 @@ export class Reflector<T> {
   private state: ReflectorState = initialState;
   /** Items of the list in progress, by key; swapped into the store when the last page arrives. */
   private pending = new Map<string, T>();
+  /** The page after the current one, requested ahead of its turn. */
+  private nextPage: PageFetch | undefined;
   private started = false;
   private startedAt = 0;
   private lastEventAt: number | undefined;
@@ -187,6 +190,8 @@ export class Reflector<T> {
       }
     } finally {
       this.dispatch({ kind: 'Stop' });
+      this.nextPage?.cancel();
+      this.nextPage = undefined;
       this.pending = new Map();
       removeSource();
     }
@@ -236,32 +241,51 @@ export class Reflector<T> {
   private async listPage(state: Listing, signal: AbortSignal): Promise<void> {
     const first = state.continueToken === undefined;
     if (first) this.pending = new Map();
+    const ahead = this.nextPage;
+    this.nextPage = undefined;
+    let current: PageFetch;
+    if (!first && ahead?.token === state.continueToken) {
+      current = ahead;
+    } else {
+      ahead?.cancel();
+      current = fetchPage(this.transport, this.pageRequest(state, signal), state.continueToken);
+    }
     let input: ReflectorInput;
     try {
-      const res = await this.transport.stream({
-        path: this.path,
-        query: {
-          limit: this.options.pageSize ?? 500,
-          continue: state.continueToken,
-          // The continue token carries the version of the first page; the server refuses both.
-          resourceVersion: first && state.from.resourceVersion !== '' ? state.from.resourceVersion : undefined,
-          resourceVersionMatch: first && state.from.resourceVersion !== '' ? state.from.match : undefined,
-          labelSelector: this.options.labelSelector,
-          fieldSelector: this.options.fieldSelector,
-        },
-        signal,
-        idleTimeoutMs: this.options.listIdleTimeoutMs ?? 60_000,
-      });
-      // NOTE: the page is parsed whole and only projections are kept; `page` goes out of scope
-      // at the end of this block, so at most one raw page is alive at a time.
-      const page = parseListPage(await readJson(res));
+      // Ask for the next page as soon as this one names it, so the server prepares and sends it
+      // while this one is parsed. One page ahead at most: that one starts its successor only
+      // when its own turn comes.
+      const next = await current.next;
+      if (typeof next === 'string') this.nextPage = fetchPage(this.transport, this.pageRequest(state, signal), next);
+      // NOTE: a page is parsed whole and only projections are kept; `page` goes out of scope at
+      // the end of this block, so at most two raw pages (this one, the next) are alive at a time.
+      const page = parseListPage(parseJsonBody(await current.body));
       for (const item of page.items) this.collect(item);
       input = { kind: 'ListPage', resourceVersion: page.resourceVersion, continueToken: page.continueToken };
     } catch (err) {
+      this.nextPage?.cancel();
+      this.nextPage = undefined;
       if (signal.aborted) return;
       input = { kind: 'ListFailed', error: err };
     }
     this.dispatch(input);
+  }
+
+  private pageRequest(state: Listing, signal: AbortSignal): KubeRequest {
+    // The continue token carries the version of the first page; the server refuses both.
+    const from = state.continueToken === undefined && state.from.resourceVersion !== '' ? state.from : undefined;
+    return {
+      path: this.path,
+      query: {
+        limit: this.options.pageSize ?? 500,
+        resourceVersion: from?.resourceVersion,
+        resourceVersionMatch: from?.match,
+        labelSelector: this.options.labelSelector,
+        fieldSelector: this.options.fieldSelector,
+      },
+      signal,
+      idleTimeoutMs: this.options.listIdleTimeoutMs ?? 60_000,
+    };
   }
 
   private collect(item: unknown): void {

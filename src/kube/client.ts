@@ -29,7 +29,10 @@ export interface KubeRequest {
   readonly idleError?: (idleMs: number) => Error;
 }
 
-/** An open response body. Iterating it yields chunks and throws typed errors; `close()` destroys the connection. */
+/**
+ * An open response body. Iterating it yields chunks and throws typed errors; `close()` destroys
+ * the connection (a no-op once the body was read to its end).
+ */
 export interface ResponseStream extends AsyncIterable<Buffer> {
   readonly statusCode: number;
   close(): void;
@@ -84,6 +87,12 @@ export class KubeClient implements KubeTransport {
   async json(req: KubeRequest): Promise<unknown> {
     const res = await this.stream(req);
     return readJson(res);
+  }
+
+  /** Closes the pooled idle connections (at shutdown, after every request has ended). */
+  destroy(): void {
+    this.agent?.destroy();
+    this.agent = undefined;
   }
 
   private async requestOptions(req: KubeRequest): Promise<{ server: URL; opts: https.RequestOptions }> {

@@ -41,7 +41,11 @@ export interface ReflectorOptions<T> {
   readonly stallTimeoutMs?: number;
   /** Abort a list page that receives no bytes for this long. @default 60000 */
   readonly listIdleTimeoutMs?: number;
-  /** @default 800 ms ×2 with full jitter, cap 30 s, reset after 2 min */
+  /**
+   * Restart delays. @default 800 ms ×2 with full jitter, cap 30 s, back to 800 ms after 2 min
+   * without a failure or after a complete list. Relists the server asks for (410) use a second
+   * sequence with the same settings, so they are prompt even right after an outage.
+   */
   readonly backoff?: BackoffOptions;
   /** A clean watch close sooner than this with no event counts as a failure. @default 1000 */
   readonly minWatchMs?: number;
@@ -232,7 +236,11 @@ export class Reflector<T> {
         this.metrics.restarts.labels(this.resource, effect.reason).inc();
         const err = effect.error instanceof Error ? effect.error : new Error(String(effect.error));
         this.lastError = err;
-        this.options.onError?.(err, effect.reason);
+        try {
+          this.options.onError?.(err, effect.reason);
+        } catch {
+          // A failing logger must not stop the reflector.
+        }
         return;
       }
     }
@@ -331,7 +339,7 @@ export class Reflector<T> {
           events += 1;
           this.onWatchLine(line);
           // An ERROR event or a malformed line ended this watch: stop reading it.
-          if (this.state !== state && this.state.phase !== 'Watching') break stream;
+          if (this.state.phase !== 'Watching') break stream;
         }
       }
       if (this.state.phase === 'Watching') {

@@ -4,6 +4,7 @@ import type { Log } from '../pipeline/log.js';
 import { FileSink } from './file-sink.js';
 import { HttpSink } from './http-sink.js';
 import { OtlpSink } from './otlp-sink.js';
+import type { HttpTransportOptions } from './http-transport.js';
 import type { EventSink } from './sink.js';
 
 export interface SinkDependencies {
@@ -12,6 +13,8 @@ export interface SinkDependencies {
   /** PEM CA bundle for https endpoints with a private CA. */
   readonly ca?: string | Buffer;
   readonly timeoutMs?: number;
+  /** Tries per batch inside the http/otlp sink; the dispatcher retries failed batches beyond that. */
+  readonly retry?: HttpTransportOptions['retry'];
   readonly now?: () => number;
   readonly log?: Log;
 }
@@ -31,7 +34,7 @@ export function createSink(config: Sink, deps: SinkDependencies = {}): EventSink
     case 'http':
     case 'otlp': {
       if (!config.url) throw new SinkConfigError(config.name, `an ${config.type} sink needs url`);
-      const options = { name: config.name, url: config.url, token: deps.token, ca: deps.ca, timeoutMs: deps.timeoutMs, log: deps.log };
+      const options = { name: config.name, url: config.url, token: deps.token, ca: deps.ca, timeoutMs: deps.timeoutMs, retry: deps.retry, log: deps.log };
       return config.type === 'http' ? new HttpSink(options) : new OtlpSink({ ...options, now: deps.now });
     }
   }

@@ -70,7 +70,7 @@ describe('delivery', function () {
   let stops: AbortController[];
 
   const policy = (forwardAggregatesToCentral: boolean): RoutingPolicy => ({ region: 'eastus', export: { forwardAggregatesToCentral } });
-  const target = (config: Sink): DispatchTarget => ({ config, sink: createSink(config, {}) });
+  const target = (config: Sink): DispatchTarget => ({ config, sink: createSink(config, { retry: { attempts: 2, baseMs: 1, maxMs: 5 } }) });
   const httpSink = (name: string, region: Sink['region'], r: Receiver): Sink => ({ name, type: 'http', url: r.url, region });
   const dispatcher = (forward: boolean, batchSize = 100): Dispatcher =>
     new Dispatcher({

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, type KubeTransport } from '../src/kube/client.js';
-import { Conflict } from '../src/kube/errors.js';
+import { Conflict, NotFound } from '../src/kube/errors.js';
 
 export interface FleetOptions {
   nodes: number;
@@ -146,6 +146,20 @@ async function createIgnoringConflict(t: KubeTransport, path: string, body: unkn
   }
 }
 
+/** Pods are refused until the controller-manager has made a new namespace's default ServiceAccount. */
+export async function waitForDefaultServiceAccount(t: KubeTransport, namespace: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await t.json({ path: `/api/v1/namespaces/${namespace}/serviceaccounts/default` });
+      return;
+    } catch (err) {
+      if (!(err instanceof NotFound) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /** Creates the fleet; idempotent (existing objects are left as they are). */
 export async function seedFleet(t: KubeTransport, options: FleetOptions): Promise<{ failed: number; pending: number }> {
   const prefix = options.prefix ?? 'fleet';
@@ -154,6 +168,7 @@ export async function seedFleet(t: KubeTransport, options: FleetOptions): Promis
   await pool(nodes, concurrency, (i) => createIgnoringConflict(t, '/api/v1/nodes', fleetNode(prefix, i)), (d) => options.onProgress?.('nodes', d, options.nodes));
   for (const ns of FLEET_NAMESPACES) {
     await createIgnoringConflict(t, '/api/v1/namespaces', { metadata: { name: ns } });
+    await waitForDefaultServiceAccount(t, ns);
   }
   const failedEvery = options.failedRatio === 0 ? 0 : Math.round(1 / (options.failedRatio ?? 0.02));
   const pendingEvery = options.pendingRatio === 0 ? 0 : Math.round(1 / (options.pendingRatio ?? 0.01));

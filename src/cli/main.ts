@@ -12,6 +12,8 @@ export interface Command {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./run.js')).runCommand,
+  events: async () => (await import('./events.js')).eventsCommand,
+  preview: async () => (await import('./preview.js')).previewCommand,
 };
 
 async function usage(): Promise<string> {

@@ -210,13 +210,13 @@ export class Collection {
       new BillingMeter({ ...common, nodes, store: new ConfigMapMeterStateStore({ transport, namespace }) }),
     ];
     const unsubscribeDeny = denyNodeIdentifiers(nodes, this.denySet);
-    // Status follows Pod and Node changes within ~100 ms without a write per change.
+    // Status follows Pod and Node changes within ~50 ms without a write per change.
     let pending: NodeJS.Timeout | undefined;
     const nudge = (): void => {
       pending ??= setTimeout(() => {
         pending = undefined;
         this.options.onChange();
-      }, 100);
+      }, 50);
     };
     const unsubscribePods = pods.subscribe(nudge);
     const unsubscribeNodes = nodes.subscribe(nudge);

@@ -110,7 +110,12 @@ export class Operator {
   /** Runs until `signal` aborts; then stops the watches, finishes in-flight work, flushes the store and releases the Lease. */
   async run(signal: AbortSignal): Promise<void> {
     const { log } = this.options;
+    const started = performance.now();
     const watches = Object.values(this.caches).map((r) => r.start(signal));
+    void Promise.all(Object.values(this.caches).map((r) => r.store.waitUntilSynced(signal))).then(
+      () => log.info('caches synced', { ms: Math.round(performance.now() - started), nodes: this.nodes.store.size, pods: this.pods.store.size }),
+      () => undefined,
+    );
     if (this.options.leaderElect) {
       const elector = new LeaderElector({
         transport: this.transport,

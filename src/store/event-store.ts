@@ -1,6 +1,6 @@
 // The embedded event store: day-partitioned, checksummed, fsync'd JSON lines with dedup, retention and daily aggregates.
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CategoryName } from '../api/policy.js';
 import type { DcpEvent, EventName } from '../pipeline/event.js';
@@ -119,6 +119,18 @@ function isStoredEvent(v: unknown): v is DcpEvent {
   return typeof e.id === 'string' && typeof e.time === 'string' && typeof e.data === 'object';
 }
 
+const LAST_AGGREGATED = 'LAST';
+
+async function readLastAggregated(path: string): Promise<string | undefined> {
+  try {
+    const day = (await readFile(path, 'utf8')).trim();
+    return /^\d{4}-\d{2}-\d{2}$/.test(day) ? day : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 const emptyPartition = (): Partition => ({ size: 0, events: 0, oldest: Infinity, newest: -Infinity });
 
 export class EventStore {
@@ -138,6 +150,8 @@ export class EventStore {
   private waiters = new Set<() => void>();
   private changes = 0;
   private releaseLock: (() => Promise<void>) | undefined;
+  /** The newest day whose aggregates are written (persisted in aggregates/LAST). */
+  private lastAggregated: string | undefined;
   private closed = false;
   private report: OpenReport = { partitions: 0, events: 0, tornRecords: 0, truncatedBytes: 0, corruptRecords: 0 };
   private readonly appended;
@@ -202,6 +216,7 @@ export class EventStore {
         this.partitions[stream].set(day, p);
       }
     }
+    this.lastAggregated = await readLastAggregated(join(this.aggDir, LAST_AGGREGATED));
     if (corruptRecords > 0) this.log.warn('store: skipping corrupt records', { records: corruptRecords });
     this.report = { partitions: this.partitions.raw.size, events: this.ids.size, tornRecords, truncatedBytes, corruptRecords };
   }
@@ -382,12 +397,14 @@ export class EventStore {
       const p = this.partitions[stream].get(day);
       if (!p) continue;
       const start = after && day === after.partition ? after.offset : 0;
-      for await (const r of readRecords(join(this.dir(stream), partitionFile(day)), start, p.size)) {
+      // NOTE: read the durable size once; appends landing during the read belong to the next call.
+      const end = p.size;
+      for await (const r of readRecords(join(this.dir(stream), partitionFile(day)), start, end)) {
         next = { partition: day, offset: r.end };
         if (isStoredEvent(r.value) && Date.parse(r.value.time) >= cutoff) records.push({ event: r.value, position: next });
         if (records.length >= max) return { records, next };
       }
-      next = { partition: day, offset: Math.max(start, p.size) };
+      next = { partition: day, offset: Math.max(start, end) };
     }
     return { records, next };
   }
@@ -442,15 +459,17 @@ export class EventStore {
   }
 
   /**
-   * NOTE: aggregate files are created in day order and never after a later one, so an aggregates
-   * cursor never skips a day. Events arriving after their day was aggregated stay in raw only.
+   * Writes one aggregates file per finished day that has events (days without any get none).
+   * NOTE: days are done in order and never redone (the newer of LAST and the newest file says how far
+   * we got), so an aggregates cursor never sees a file change or appear behind it. Events arriving
+   * after their day was aggregated stay in raw only.
    */
   private async aggregateFinishedDays(): Promise<string[]> {
     const yesterday = dayOf(this.now() - DAY_MS);
-    const newestAggregate = this.days('aggregates').at(-1);
+    const done = [this.lastAggregated, this.days('aggregates').at(-1)].filter((d): d is string => d !== undefined).sort().at(-1);
     let oldestRaw = Infinity;
     for (const p of this.partitions.raw.values()) oldestRaw = Math.min(oldestRaw, p.oldest);
-    let first = newestAggregate !== undefined ? nextDay(newestAggregate) : Number.isFinite(oldestRaw) ? dayOf(oldestRaw) : undefined;
+    let first = done !== undefined ? nextDay(done) : Number.isFinite(oldestRaw) ? dayOf(oldestRaw) : undefined;
     if (first === undefined) return [];
     const earliestKept = dayOf(this.cutoff('aggregates'));
     if (first < earliestKept) first = earliestKept;
@@ -467,13 +486,18 @@ export class EventStore {
     }
     for (const [day, agg] of aggregators) {
       const events = agg.result();
+      if (events.length === 0) continue;
       const text = events.map((e) => encodeRecord(e)).join('');
-      await writeFileAtomic(join(this.aggDir, partitionFile(day)), text);
+      await writeFileAtomic(join(this.aggDir, partitionFile(day)), text, { syncDir: false });
       const p = emptyPartition();
       p.size = Buffer.byteLength(text);
       for (const e of events) this.count(p, e);
       this.partitions.aggregates.set(day, p);
     }
+    // One directory sync covers every rename above; LAST's own write syncs it again after.
+    await fsyncDir(this.aggDir);
+    await writeFileAtomic(join(this.aggDir, LAST_AGGREGATED), `${yesterday}\n`);
+    this.lastAggregated = yesterday;
     return [...aggregators.keys()];
   }
 

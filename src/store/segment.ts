@@ -100,8 +100,11 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Replaces `path` with `data` all at once: a crash leaves either the old file or the new one. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+/**
+ * Replaces `path` with `data` all at once: a crash leaves either the old file or the new one.
+ * With syncDir false the caller syncs the directory itself (once for many files).
+ */
+export async function writeFileAtomic(path: string, data: string, options: { syncDir?: boolean } = {}): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
   try {
@@ -111,7 +114,7 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
     await fh.close();
   }
   await rename(tmp, path);
-  await fsyncDir(dirname(path));
+  if (options.syncDir ?? true) await fsyncDir(dirname(path));
 }
 
 export async function truncateFile(path: string, length: number): Promise<void> {

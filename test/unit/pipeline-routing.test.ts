@@ -61,6 +61,8 @@ describe('routing', function () {
 });
 
 describe('ingest', function () {
+  // Generous: fsync and the first schema compile are slow on a loaded machine; nothing here measures time.
+  this.timeout(10_000);
   it('stores valid clean events and drops invalid and personal ones before the store sees them', async function () {
     const registry = new Registry();
     const appended: DcpEvent[] = [];

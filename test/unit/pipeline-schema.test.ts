@@ -25,6 +25,8 @@ const schema = eventSchema() as unknown as SchemaShape;
 const withData = (e: DcpEvent, data: Record<string, unknown>): unknown => ({ ...e, data });
 
 describe('event schema and envelope', function () {
+  // Generous: fsync and the first schema compile are slow on a loaded machine; nothing here measures time.
+  this.timeout(10_000);
   describe('the schema agrees with the TypeScript definitions', function () {
     it('lists exactly the Azure regions a policy may name', function () {
       expect(schema.properties.cluster.properties.region.enum).to.deep.equal([...AZURE_REGIONS]);

@@ -56,9 +56,14 @@ class Receiver {
   }
 }
 
-/** Polls `condition` until it holds; the mocha timeout bounds the wait. */
+let testOver = false;
+
+/** Polls `condition` until it holds; the mocha timeout bounds the wait, and the poll ends with the test. */
 async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((r) => setTimeout(r, 10));
+  while (!condition()) {
+    if (testOver) throw new Error('test ended while waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 describe('delivery', function () {
@@ -95,8 +100,10 @@ describe('delivery', function () {
     store = await EventStore.open({ dataDir: dir, now: () => now, registry: new Registry() });
     receivers = [];
     stops = [];
+    testOver = false;
   });
   afterEach(async function () {
+    testOver = true;
     for (const s of stops) s.abort();
     await store.close();
     await Promise.all(receivers.map((r) => r.stop()));

@@ -75,6 +75,8 @@ async function failure(p: Promise<unknown>): Promise<SinkError> {
 }
 
 describe('sinks', function () {
+  // Generous: fsync and the first schema compile are slow on a loaded machine; nothing here measures time.
+  this.timeout(10_000);
   const servers: Receiver[] = [];
   const serve = async (reply: Reply, tls?: { key: string; cert: string }): Promise<Receiver> => {
     const r = await receiver(reply, tls);

@@ -13,6 +13,8 @@ const START = Date.parse('2026-03-01T12:00:00.000Z');
 const HOUR = 3_600_000;
 
 describe('event store', function () {
+  // Generous: fsync and the first schema compile are slow on a loaded machine; nothing here measures time.
+  this.timeout(10_000);
   let dir: string;
   let now: number;
   const open = (extra: { readOnly?: boolean } = {}): Promise<EventStore> =>
@@ -110,6 +112,32 @@ describe('event store', function () {
     }
     expect(seen).to.deep.equal([...day1, ...day2].map((e) => e.id));
     expect(pos?.partition).to.equal('2026-03-02');
+    await store.close();
+  });
+
+  it('never lets a reader skip a record that was appended while it was reading', async function () {
+    const store = await open();
+    const ids: string[] = [];
+    const writing = (async () => {
+      for (let b = 0; b < 40; b++) {
+        const batch = Array.from({ length: 1 + (b % 5) }, (_, i) => ev('HostError', `${b}-${i}`));
+        ids.push(...batch.map((e) => e.id));
+        await store.append(batch);
+      }
+    })();
+    const seen: string[] = [];
+    let pos: StorePosition | undefined;
+    let writerDone = false;
+    void writing.then(() => (writerDone = true));
+    for (;;) {
+      const { records, next } = await store.readAfter('raw', pos, 4);
+      seen.push(...records.map((r) => r.event.id));
+      pos = next;
+      if (records.length === 0 && writerDone && seen.length === ids.length) break;
+      if (records.length === 0) await new Promise((r) => setImmediate(r));
+    }
+    await writing;
+    expect(seen).to.deep.equal(ids);
     await store.close();
   });
 

@@ -13,6 +13,8 @@ const DAY = 86_400_000;
 const DAY1 = Date.parse('2026-03-01T10:00:00.000Z');
 
 describe('store retention', function () {
+  // Generous: fsync and the first schema compile are slow on a loaded machine; nothing here measures time.
+  this.timeout(10_000);
   let dir: string;
   let now: number;
   let store: EventStore;

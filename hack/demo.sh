@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make demo`: installs what is needed (cached after the first run), builds, and runs hack/demo.ts.
+# make demo NODES=500 PODS=15000 sizes the fleet; DEMO_ONCE=1 exits after the overview.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "==> installing npm dependencies (cached after the first run)"
+make -s install-deps
+echo "==> building dcp-operator"
+make -s build
+if [ ! -f bin/.cluster-stamp ]; then
+  echo "==> building the cluster binaries from the Kubernetes Go modules: about 7 minutes the first time, cached after"
+fi
+make -s cluster
+exec node dist/hack/demo.js --nodes "${NODES:-50}" --pods "${PODS:-1500}" ${DEMO_ONCE:+--once}

@@ -226,7 +226,7 @@ export function planSinks(sinks: readonly Sink[], events: readonly DcpEvent[], p
 }
 
 export interface SinkBody {
-  /** Where the body would go: `POST <url>` or the file it is appended to. */
+  /** Where the body would go: the URL it is POSTed to, or the file it is appended to. */
   readonly destination: string;
   /** Request headers worth knowing (http, otlp). */
   readonly headers: Readonly<Record<string, string>>;
@@ -285,7 +285,7 @@ export async function renderSinkBody(config: Sink, events: readonly DcpEvent[], 
     }
   }
   const url = config.url ?? '';
-  const destination = `POST ${config.type === 'otlp' ? otlpLogsUrl(url) : url}`;
+  const destination = config.type === 'otlp' ? otlpLogsUrl(url) : url;
   const auth: Record<string, string> = config.secretRef ? { authorization: `Bearer <token: Secret ${operatorNamespace}/${config.secretRef.name}, key ${config.secretRef.key}>` } : {};
   if (events.length === 0) return { destination, headers: { 'content-type': 'application/json', ...auth }, body: undefined };
   const got = await capturePost(async (captureUrl) => {
@@ -317,15 +317,15 @@ export async function latestAggregates(dataDir: string): Promise<StoredAggregate
   try {
     if (!(await stat(join(dataDir, 'aggregates'))).isDirectory()) throw new Error('not a directory');
   } catch {
-    return { events: [], note: `no event store at ${dataDir}, so no daily aggregates are included (pass the operator's --data-dir to see them)` };
+    return { events: [], note: `not read (no event store at ${dataDir}; pass the operator's --data-dir)` };
   }
   const store = await EventStore.open({ dataDir, readOnly: true });
   try {
     const all = await store.read({ stream: 'aggregates' });
     const day = all.reduce<string | undefined>((max, e) => (max === undefined || e.time > max ? e.time : max), undefined);
-    if (day === undefined) return { events: [], note: `no daily aggregate in the store at ${dataDir} yet: they are written after each finished UTC day` };
+    if (day === undefined) return { events: [], note: `none in the store at ${dataDir} yet (one per category is written after each finished UTC day)` };
     const events = all.filter((e) => e.time === day);
-    return { events, note: `the daily aggregates of ${day.slice(0, 10)} from the store at ${dataDir} (${plural(events.length, 'event')})` };
+    return { events, note: `those of ${day.slice(0, 10)} from the store at ${dataDir} (${plural(events.length, 'event')}) are included` };
   } finally {
     await store.close();
   }
@@ -337,6 +337,7 @@ export interface SinkPreview {
   readonly name: string;
   readonly type: Sink['type'];
   readonly region: Sink['region'];
+  /** The URL the body is POSTed to (http, otlp), or the file it is appended to (file). */
   readonly destination: string;
   readonly receives: boolean;
   /** Why it receives what it does, or why nothing. */
@@ -366,7 +367,8 @@ export interface PreviewReport {
     readonly categories: Readonly<Record<CategoryName, boolean>>;
   };
   readonly cluster: { readonly id: string; readonly nodes: number; readonly pods: number; readonly vCores: number };
-  readonly deviceKey: { readonly source: 'secret' | 'placeholder'; readonly secret: string; readonly note?: string };
+  /** Where device IDs come from; `reason` says why they are placeholders. */
+  readonly deviceKey: { readonly source: 'secret' | 'placeholder'; readonly secret: string; readonly reason?: string };
   readonly sinks: readonly SinkPreview[];
   /** What the store would hold: every event of the snapshot that passed validation and the guard. */
   readonly stored: readonly DcpEvent[];
@@ -380,7 +382,7 @@ function reasonFor(plan: SinkPlan, aggregates: StoredAggregates, total: number):
   if (plan.events.length > 0) return [...plan.delivered.keys()].join('; ');
   if (total === 0) return 'nothing is collected now: controlPlane and hostOs are both disabled';
   const why = [...plan.withheld].map(([reason, n]) => `${reason} (${plural(n, 'event')} withheld)`).join('; ');
-  return plan.sink.region === 'central' && aggregates.events.length === 0 ? `${why}; ${aggregates.note}` : why;
+  return plan.sink.region === 'central' && aggregates.events.length === 0 ? `${why}; daily aggregates: ${aggregates.note}` : why;
 }
 
 /** Notes on what this snapshot does not show, so an empty category is not mistaken for an idle one. */
@@ -442,7 +444,7 @@ export async function buildReport(input: BuildReportInput): Promise<PreviewRepor
     });
   }
   const notes = notesFor(spec, sinks, input.dataDir);
-  if (sinks.some((s) => s.region === 'central') || aggregates.events.length > 0) notes.push(`daily aggregates: ${aggregates.note}`);
+  if (aggregates.events.length > 0) notes.push(`daily aggregates: ${aggregates.note}`);
   const categories = Object.fromEntries(CATEGORY_NAMES.map((c) => [c, categoryEnabled(spec, c)])) as Record<CategoryName, boolean>;
   const key = snapshot.deviceKey;
   return {
@@ -460,7 +462,7 @@ export async function buildReport(input: BuildReportInput): Promise<PreviewRepor
     deviceKey:
       key.source === 'secret'
         ? { source: 'secret', secret: key.secret }
-        : { source: 'placeholder', secret: key.secret, note: `device IDs are placeholders: ${key.why}; the real ones will differ` },
+        : { source: 'placeholder', secret: key.secret, reason: key.why },
     sinks: previews,
     stored,
     dropped,
@@ -513,31 +515,34 @@ function countsLine(counts: Readonly<Record<string, number>>): string {
     .join(' · ');
 }
 
+const where = (s: SinkPreview): string => (s.type === 'file' ? s.destination : `POST ${s.destination}`);
+
 export function renderPreviewTable(report: PreviewReport, options: PreviewTableOptions = {}): string {
   const out: string[] = [];
   const bodyEvents = options.bodyEvents ?? 3;
   const at = Date.parse(report.generatedAt);
   const offset = options.offsetMinutes ?? localOffsetMinutes(at);
   const p = report.policy;
-  const snapshotCounts = countBy(report.stored, (e) => `${e.category} ${e.name}`);
-  const label = (l: string): string => l.padEnd(11);
+  // What was built, dropped ones included: the Checked line says what became of them.
+  const snapshotCounts = countBy([...report.stored, ...report.dropped], (e) => `${e.category} ${e.name}`);
+  const label = (l: string): string => l.padEnd(12);
 
   out.push(`${label('Policy')}${p.name} · region ${p.region} (${p.country}) · subscription ${p.subscriptionId}`);
-  out.push(`${label('Cluster')}${shortId(report.cluster.id, 8)}… · ${plural(report.cluster.nodes, 'node')} · ${plural(report.cluster.pods, 'pod')} · ${report.cluster.vCores} vCores`);
+  out.push(`${label('Cluster')}${shortId(report.cluster.id, 8)}… (kube-system uid) · ${plural(report.cluster.nodes, 'node')} · ${plural(report.cluster.pods, 'pod')} · ${report.cluster.vCores} vCores`);
   const collected = [...snapshotCounts].map(([k, n]) => `${k} ${n}`).join(' · ') || 'nothing';
   out.push(`${label('Snapshot')}${localIsoTime(at, offset)} (${utcOffsetLabel(offset)}): ${collected}`);
   const passed = report.dropped.length === 0 ? `all ${plural(report.stored.length, 'event')} pass the schema and the PII guard` : `${report.stored.length} pass the schema and the PII guard, ${report.dropped.length} dropped`;
   out.push(`${label('Checked')}${passed}`);
   out.push(
-    `${label('Device IDs')}${report.deviceKey.source === 'secret' ? `keyed hashes under Secret ${report.deviceKey.secret}` : `PLACEHOLDERS: ${report.deviceKey.note ?? ''}`}`,
+    `${label('Device IDs')}${report.deviceKey.source === 'secret' ? `keyed hashes under Secret ${report.deviceKey.secret}` : `PLACEHOLDERS, the real ones will differ: ${report.deviceKey.reason ?? ''}`}`,
   );
   out.push('');
 
   if (report.sinks.length === 0) {
-    out.push('No sink is configured: nothing leaves the cluster. The operator would store these events locally:', '');
+    out.push('No sink is configured. The operator would store these events locally only:', '');
     out.push(renderEventsTable(report.stored, { offsetMinutes: options.offsetMinutes, maxWidth: options.maxWidth }).trimEnd());
   } else {
-    const rows = report.sinks.map((s) => [s.name, s.type, s.region, s.receives ? String(s.events.length) : '—', s.receives ? formatBytes(s.bytes) : '—', s.destination]);
+    const rows = report.sinks.map((s) => [s.name, s.type, s.region, s.receives ? String(s.events.length) : '—', s.receives ? formatBytes(s.bytes) : '—', where(s)]);
     out.push(...formatTable(['SINK', 'TYPE', 'REGION', 'EVENTS', 'SIZE', 'DESTINATION'], rows, { align: ['left', 'left', 'left', 'right', 'right', 'left'], maxWidth: options.maxWidth }));
     out.push('');
     const width = Math.max(...report.sinks.map((s) => s.name.length));
@@ -557,9 +562,9 @@ export function renderPreviewTable(report: PreviewReport, options: PreviewTableO
     for (const s of report.sinks) {
       if (s.body === null) continue;
       const shown = displayBody(s.type, s.body, bodyEvents);
-      const part = shown.shown < shown.total ? `; first ${shown.shown} of ${shown.total} shown (--body-events all for every one, --output json for the exact bytes)` : '';
-      const kind = s.type === 'file' ? 'JSON lines, one record per line, shown pretty' : s.type === 'otlp' ? 'OTLP/HTTP logs JSON' : 'JSON batch';
-      out.push('', `── ${s.name} · ${s.type} · ${s.destination} ── ${kind}, ${formatBytes(s.bytes)}${part}`);
+      const part = shown.shown < shown.total ? ` · first ${shown.shown} shown (--body-events all for every one, --output json for the exact bytes)` : '';
+      const kind = s.type === 'file' ? 'JSON lines (one record per line; shown pretty)' : s.type === 'otlp' ? 'OTLP/HTTP logs JSON' : 'JSON batch';
+      out.push('', `── ${s.name} · ${where(s)}`, `   ${kind} · ${plural(s.events.length, 'event')} · ${formatBytes(s.bytes)}${part}`);
       for (const [k, v] of Object.entries(s.headers)) out.push(`${k}: ${v}`);
       out.push(shown.text);
     }

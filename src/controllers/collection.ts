@@ -250,8 +250,10 @@ export class Collection {
       this.counters.set(e.category, c);
     }
     if (result.accepted.length > 0) this.options.onChange();
-    // NOTE: a dropped event must not look stored: the billing meter would move its watermark past it.
-    if (result.invalid + result.rejected > 0) {
+    // NOTE: a dropped billing event must not look stored: the meter would move its watermark past it and
+    // the interval would never be billed. Other categories drop a bad event (counted and logged) and go on.
+    const dropped = result.invalid + result.rejected;
+    if (dropped > 0 && events.some((e) => e.category === 'billing')) {
       throw new Error(`${result.invalid} schema-invalid and ${result.rejected} PII-rejected event(s) were not stored`);
     }
   }

@@ -1,5 +1,5 @@
 // Encodes events as an OTLP/HTTP JSON logs request (ExportLogsServiceRequest), pure.
-import type { DcpEvent } from '../pipeline/event.js';
+import { SCHEMA_VERSION, type DcpEvent } from '../pipeline/event.js';
 
 type AnyValue = { stringValue: string } | { intValue: string } | { boolValue: boolean };
 
@@ -24,7 +24,8 @@ export interface ExportLogsServiceRequest {
   }[];
 }
 
-export const SCOPE = { name: 'dcp-operator', version: '1.0' };
+/** The instrumentation scope; its version is the event schema version the bodies follow. */
+export const SCOPE = { name: 'dcp-operator', version: SCHEMA_VERSION };
 const SEVERITY_INFO = 9;
 
 const str = (key: string, value: string): KeyValue => ({ key, value: { stringValue: value } });

@@ -260,6 +260,9 @@ export class EventStore {
     const accepted: DcpEvent[] = [];
     let duplicates = 0;
     let expired = 0;
+    // Validation upstream guarantees RFC 3339 times; a NaN here would poison stats and retention.
+    const bad = events.find((e) => !Number.isFinite(Date.parse(e.time)));
+    if (bad) throw new TypeError(`event ${bad.id} has no valid time: validate events before storing them`);
     for (const e of events) {
       if (this.ids.has(e.id)) duplicates++;
       else if (Date.parse(e.time) < cutoff) expired++;

@@ -3,5 +3,6 @@ export * from './client.js';
 export * from './errors.js';
 export * from './json-lines.js';
 export * from './lease.js';
+export * from './pager.js';
 export * from './projections.js';
 export * from './resource.js';

@@ -26,12 +26,17 @@ export interface PiiFinding {
 // A token after "bearer"/"password=" that is all lower-case letters is prose ("bearer token expired"), not a secret.
 const looksLikeSecret = (s: string): boolean => s.length >= 6 && !/^[a-z-]+$/.test(s);
 
+// A four-part version is no address: Azure Linux kernels read 6.6.64.2-9.azl3, tags v1.2.3.4.
+// A range "10.0.0.1-10.0.0.9" still fails on its second address.
+const looksLikeVersion = (m: RegExpExecArray): boolean =>
+  /[vV]$/.test(m.input.slice(0, m.index)) || /^[-+~][0-9A-Za-z]/.test(m.input.slice(m.index + m[0].length));
+
 const PATTERNS: readonly { kind: PiiKind; re: RegExp; accept?: (m: RegExpExecArray) => boolean }[] = [
   { kind: 'email', re: /[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/g },
   {
     kind: 'ipv4',
     re: /(?<!\d)(?<!\d\.)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\d)(?!\.\d)/g,
-    accept: (m) => m.slice(1, 5).every((o) => Number(o) <= 255),
+    accept: (m) => m.slice(1, 5).every((o) => Number(o) <= 255) && !looksLikeVersion(m),
   },
   { kind: 'mac', re: /(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}/g },
   // Machine UUIDs; the two envelope fields that are UUIDs by design are exempt (see inspect).

@@ -198,14 +198,13 @@ export class EventStore {
       if (stream === 'aggregates' && !this.readOnly) await this.removeTempFiles(dir);
       for (const day of await listDays(dir)) {
         const path = join(dir, partitionFile(day));
-        const check = await checkSegment(path);
         const p = emptyPartition();
-        p.size = check.goodEnd;
-        for (const v of check.values) {
-          if (!isStoredEvent(v)) continue;
+        const check = await checkSegment(path, (v) => {
+          if (!isStoredEvent(v)) return;
           this.count(p, v);
           if (stream === 'raw') this.ids.set(v.id, day);
-        }
+        });
+        p.size = check.goodEnd;
         corruptRecords += check.corruptRecords;
         if (check.size > check.goodEnd) {
           tornRecords += check.tornRecords;

@@ -48,8 +48,6 @@ export async function* readRecords(path: string, start: number, end = Infinity):
 }
 
 export interface SegmentCheck {
-  /** Decoded good records, in order. */
-  readonly values: unknown[];
   /** End of the last good record: everything after it is a torn tail. */
   readonly goodEnd: number;
   readonly size: number;
@@ -59,8 +57,8 @@ export interface SegmentCheck {
   readonly tornRecords: number;
 }
 
-export async function checkSegment(path: string): Promise<SegmentCheck> {
-  const values: unknown[] = [];
+/** Checks every line of a partition, handing each good record to `onRecord` as it streams by. */
+export async function checkSegment(path: string, onRecord: (value: unknown) => void): Promise<SegmentCheck> {
   let goodEnd = 0;
   let badSinceGood = 0;
   let corruptRecords = 0;
@@ -73,12 +71,12 @@ export async function checkSegment(path: string): Promise<SegmentCheck> {
     }
     corruptRecords += badSinceGood;
     badSinceGood = 0;
-    values.push(r.value);
+    onRecord(r.value);
     goodEnd = r.end;
   }
   const size = await fileSize(path);
   const partialTail = size > lastEnd ? 1 : 0;
-  return { values, goodEnd, size, corruptRecords, tornRecords: badSinceGood + partialTail };
+  return { goodEnd, size, corruptRecords, tornRecords: badSinceGood + partialTail };
 }
 
 export async function fileSize(path: string): Promise<number> {

@@ -164,9 +164,17 @@ describe('collectors: host OS facts', function () {
     });
   });
 
-  // Pending on src/pipeline/guard.ts: Azure Linux 3 kernels are versioned like 6.6.64.2-9.azl3,
-  // which the guard's IPv4 pattern matches, so every HostOsInfo of such a Node would be dropped.
-  it('reports an Azure Linux kernel version the PII guard admits (pending: the guard reads 6.6.64.2 as an IPv4 address)');
+  // Azure Linux 3 kernels are versioned like 6.6.64.2-9.azl3: a dotted quad the guard must not take for an IPv4 address.
+  it('reports an Azure Linux kernel version the PII guard admits', function () {
+    const node = project({
+      metadata: { name: 'aks-azl-0', uid: 'u-azl' },
+      status: { nodeInfo: { kernelVersion: '6.6.64.2-9.azl3', osImage: 'Azure Linux 3.0', operatingSystem: 'linux', architecture: 'amd64' } },
+    });
+    const data = hostOsData(node, 'ab'.repeat(32), 'US');
+    expect(data.kernelVersion).to.equal('6.6.64.2-9.azl3');
+    const event = buildEvent({ name: 'HostOsInfo', cluster: { id: 'c', region: 'eastus', subscriptionId: '3f2c1a9e-0000-4000-8000-000000000001' }, time: new Date(0), sourceKey: 'n', data });
+    expect(new PiiGuard().inspect(event)).to.deep.equal([]);
+  });
 
   it('fills facts a Node does not report with "unknown", as the schema wants non-empty text', function () {
     const data = hostOsData(project({ metadata: { name: 'bare', uid: 'u' } }), 'ab'.repeat(32), 'US');

@@ -124,9 +124,14 @@ describe('PII guard', function () {
   });
 
   it('does not mistake versions, times, durations and code paths for addresses', function () {
-    for (const text of ['Ubuntu 22.04.4 LTS', '5.15.0-1064-azure', 'containerd://1.7.15', 'v1.34.4', '2026-11-24T21:00:00.000Z', 'took 12:30:45.123', 'std::vector<int>::push_back', 'main.go:42 +0x1d', 'invalid bearer token', 'failed to get token: context deadline exceeded', 'sha256:5f1e0c3b9a7d']) {
+    for (const text of ['Ubuntu 22.04.4 LTS', '5.15.0-1064-azure', '6.6.64.2-9.azl3', 'v1.2.3.4', 'containerd://1.7.15', 'v1.34.4', '2026-11-24T21:00:00.000Z', 'took 12:30:45.123', 'std::vector<int>::push_back', 'main.go:42 +0x1d', 'invalid bearer token', 'failed to get token: context deadline exceeded', 'sha256:5f1e0c3b9a7d']) {
       expect(detectPii(text), text).to.deep.equal([]);
     }
+  });
+
+  it('still sees an address next to a dash or inside a range', function () {
+    expect(detectPii('pool 10.0.0.1-10.0.0.9 exhausted')).to.deep.equal(['ipv4']);
+    expect(detectPii('from 10.1.2.3- refused')).to.deep.equal(['ipv4']);
   });
 
   it('counts rejections per category in dcp_events_pii_rejected_total and never logs the value', async function () {

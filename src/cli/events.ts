@@ -183,7 +183,8 @@ export function summarize(event: DcpEvent, offsetMinutes?: number): string {
   if (isEventOf(event, 'DailyAggregate')) {
     const d = event.data;
     const numeric = Object.entries(d.numeric ?? {});
-    const shown = numeric.slice(0, 3).map(([name, s]) => `${name}=${formatNumber(s.min)}..${formatNumber(s.max)}(avg ${formatNumber(s.avg)})`);
+    // A field that never changed that day is one value; one that did shows its range and average.
+    const shown = numeric.slice(0, 3).map(([name, s]) => (s.min === s.max ? kv(name, s.min) : `${name}=${formatNumber(s.min)}..${formatNumber(s.max)}(avg ${formatNumber(s.avg)})`));
     return fields([kv('of', d.eventName), kv('day', d.day), kv('count', d.count), ...shown, numeric.length > 3 ? `+${numeric.length - 3} more` : undefined]);
   }
   // A name this build does not know (a newer operator wrote it): its scalar fields, as they are.
@@ -205,11 +206,17 @@ export interface EventsTableOptions {
   readonly truncatedAt?: number;
   /** How many events the store holds, for the empty message. */
   readonly storeEvents?: number;
+  /** The events are daily aggregates (--aggregates). */
+  readonly aggregates?: boolean;
 }
 
 /** The table `dcp events` prints, with a footer counting events per category. Pure. */
 export function renderEventsTable(events: readonly DcpEvent[], options: EventsTableOptions = {}): string {
   const off = options.offsetMinutes;
+  if (events.length === 0 && options.aggregates) {
+    const match = options.filters ? ` match ${options.filters}` : ' yet';
+    return `No daily aggregates${match}: the store writes them after each finished UTC day (one per category and event name).\n`;
+  }
   if (events.length === 0) {
     const held = options.storeEvents !== undefined ? ` (the store holds ${plural(options.storeEvents, 'event')})` : '';
     return `No events${options.filters ? ` match ${options.filters}` : ''}${held}.\n`;
@@ -266,7 +273,6 @@ function describeFilters(flags: EventsFlags, values: Record<string, unknown>): s
   if (flags.category) parts.push(`category ${flags.category}`);
   const since = stringFlag(values, 'since');
   if (since !== undefined) parts.push(/^\d{4}-/.test(since) ? `since ${since}` : `the last ${since}`);
-  if (flags.stream === 'aggregates') parts.push('the daily aggregates');
   return parts.join(', ');
 }
 
@@ -312,6 +318,7 @@ export const eventsCommand: Command = {
             filters: describeFilters(flags, values) || undefined,
             truncatedAt: truncated ? flags.limit : undefined,
             storeEvents: flags.stream === 'raw' ? store.stats().events : undefined,
+            aggregates: flags.stream === 'aggregates',
           }),
         );
       }

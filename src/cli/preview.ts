@@ -53,6 +53,8 @@ flags:
 
 /** The operator's dispatcher reads at most this many records per batch (its default batchSize). */
 const DISPATCH_BATCH = 500;
+/** Items per LIST page: a large cluster is read in pages, never as one huge response. */
+const LIST_PAGE = 500;
 
 // ---- reading the cluster: one-shot, read-only ----
 
@@ -68,11 +70,11 @@ export interface ClusterSnapshot {
   readonly deviceKey: DeviceKeyInfo;
 }
 
-/** Every item of a LIST, page by page (limit=500), so a large cluster is never one huge response. */
+/** Every item of a LIST, page by page. */
 async function* listAll(transport: KubeTransport, path: string): AsyncGenerator<unknown> {
   let token: string | undefined;
   do {
-    const page = asRecord(await transport.json({ path, query: { limit: DISPATCH_BATCH, continue: token } }));
+    const page = asRecord(await transport.json({ path, query: { limit: LIST_PAGE, continue: token } }));
     const items = page?.['items'];
     if (Array.isArray(items)) yield* items;
     token = asString(asRecord(page?.['metadata'])?.['continue']);
@@ -618,8 +620,13 @@ export const previewCommand: Command = {
     }
     const kc = new KubeConfig();
     const kubeconfig = stringFlag(values, 'kubeconfig');
-    if (kubeconfig) kc.loadFromFile(kubeconfig);
-    else kc.loadFromDefault();
+    try {
+      if (kubeconfig) kc.loadFromFile(kubeconfig);
+      else kc.loadFromDefault();
+    } catch (err) {
+      console.error(`dcp preview: cannot load the kubeconfig${kubeconfig ? ` ${kubeconfig}` : ''}: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
     const client = new KubeClient(kc, { userAgent: 'dcp-preview' });
     const namespace = stringFlag(values, 'namespace') ?? process.env.POD_NAMESPACE ?? 'dcp-system';
     const dataDir = resolve(stringFlag(values, 'data-dir') ?? './data');
@@ -637,7 +644,14 @@ export const previewCommand: Command = {
         return 1;
       }
       const now = Date.now();
-      const [snapshot, aggregates] = await Promise.all([readClusterSnapshot(client, namespace), latestAggregates(dataDir)]);
+      let snapshot: ClusterSnapshot;
+      try {
+        snapshot = await readClusterSnapshot(client, namespace);
+      } catch (err) {
+        console.error(`dcp preview: cannot read the cluster: ${err instanceof Error ? err.message : String(err)}`);
+        return 1;
+      }
+      const aggregates = await latestAggregates(dataDir);
       const report = await buildReport({ spec, snapshot, aggregates, now, operatorNamespace: namespace, dataDir });
       if (output === 'json') process.stdout.write(renderPreviewJson(report));
       else process.stdout.write(renderPreviewTable(report, { bodyEvents, maxWidth: process.stdout.isTTY ? process.stdout.columns : undefined }));

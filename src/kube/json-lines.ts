@@ -40,13 +40,6 @@ export class LineSplitter {
     this.parts = [];
     return lines[0];
   }
-
-  /** Bytes held for an incomplete line. */
-  get pendingBytes(): number {
-    let n = 0;
-    for (const p of this.parts) n += p.length;
-    return n;
-  }
 }
 
 function addLine(lines: string[], bytes: Buffer): void {

@@ -19,11 +19,6 @@ export interface Lease {
   readonly resourceVersion: string;
 }
 
-/** A MicroTime: RFC 3339 with exactly six fractional digits, as the API server parses it. */
-export function toMicroTime(epochMs: number): string {
-  return new Date(epochMs).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
 export function parseLease(obj: unknown): Lease {
   const resourceVersion = asString(metadataOf(obj)?.['resourceVersion']);
   if (resourceVersion === undefined) throw new MalformedResponse('lease has no metadata.resourceVersion');

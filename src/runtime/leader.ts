@@ -2,7 +2,8 @@
 import { Gauge, Registry } from 'prom-client';
 import type { KubeTransport } from '../kube/client.js';
 import { Conflict } from '../kube/errors.js';
-import { LeaseClient, toMicroTime, type Lease, type LeaseRecord } from '../kube/lease.js';
+import { LeaseClient, type Lease, type LeaseRecord } from '../kube/lease.js';
+import { microTime } from '../kube/recorder.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 
 /** The leading signal's reason when the lease could not be renewed in time. */
@@ -28,7 +29,7 @@ export function decide(
   leaseDurationSeconds: number,
   wallNowMs: number,
 ): LeaseDecision {
-  const now = toMicroTime(wallNowMs);
+  const now = microTime(new Date(wallNowMs));
   if (current === undefined) {
     return { action: 'create', record: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } };
   }
@@ -51,7 +52,7 @@ export function decide(
 
 /** The record that hands the lease back: no holder, and a 1 s duration so a standby takes over at once. */
 export function releasedRecord(current: LeaseRecord, wallNowMs: number): LeaseRecord {
-  const now = toMicroTime(wallNowMs);
+  const now = microTime(new Date(wallNowMs));
   return { ...current, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now };
 }
 

@@ -176,24 +176,28 @@ ${
 
   it('uses the operator’s device key once it exists: the preview’s device IDs are the stored ones', async function () {
     const op = new OperatorProcess(c.kubeconfigPath, ['--namespace', namespace]);
-    await op.started();
-    const stored = async (): Promise<DcpEvent[]> => {
-      const r = await dcp(['events', '--data-dir', op.dataDir, '--category', 'hostOs', '--output', 'json']);
-      return r.code === 0 ? (JSON.parse(r.stdout) as DcpEvent[]) : [];
-    };
-    const nodes = (JSON.parse(await c.kubectlOk(['get', 'nodes', '-o', 'json'])) as NodeList).items.length;
-    // Every Node but the one whose event the guard drops.
-    await waitFor(async () => (await stored()).length >= nodes - 1, 60_000, 'host OS events in the store', 500);
-    const { report } = await preview(['--data-dir', op.dataDir]);
-    expect(report.deviceKey.source).to.equal('secret');
-    const previewIds = report.stored.filter((e) => e.name === 'HostOsInfo').map((e) => e.data['deviceId']);
-    const storedIds = (await stored()).map((e) => e.data['deviceId']);
-    expect(previewIds.length).to.be.greaterThan(0);
-    expect(storedIds).to.include.members(previewIds);
-    // The operator's store has no finished day yet: the central sink says so rather than staying silent.
-    expect(report.sinks[1]?.reason).to.include('none in the store');
-    await op.stop();
-    op.cleanup();
+    try {
+      await op.started();
+      const stored = async (): Promise<DcpEvent[]> => {
+        const r = await dcp(['events', '--data-dir', op.dataDir, '--category', 'hostOs', '--output', 'json']);
+        return r.code === 0 ? (JSON.parse(r.stdout) as DcpEvent[]) : [];
+      };
+      const nodes = (JSON.parse(await c.kubectlOk(['get', 'nodes', '-o', 'json'])) as NodeList).items.length;
+      // Every Node but the one whose event the guard drops.
+      await waitFor(async () => (await stored()).length >= nodes - 1, 60_000, 'host OS events in the store', 500);
+      const { report } = await preview(['--data-dir', op.dataDir]);
+      expect(report.deviceKey.source).to.equal('secret');
+      const previewIds = report.stored.filter((e) => e.name === 'HostOsInfo').map((e) => e.data['deviceId']);
+      const storedIds = (await stored()).map((e) => e.data['deviceId']);
+      expect(previewIds.length).to.be.greaterThan(0);
+      expect(storedIds).to.include.members(previewIds);
+      // The operator's store has no finished day yet: the central sink says so rather than staying silent.
+      expect(report.sinks[1]?.reason).to.include('none in the store');
+    } finally {
+      await op.stop();
+      // Removes the operator's data directory too.
+      op.cleanup();
+    }
   });
 
   it('prints a table a person can read: the policy, a sink table, the reasons, then the bodies', async function () {

@@ -1,0 +1,351 @@
+// Helpers for the pipeline e2e tests: recording HTTP receivers, policy status, store reads, and a leak scanner.
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { DcpEvent } from '../../src/pipeline/event.js';
+import { EventStore, type ReadQuery } from '../../src/store/event-store.js';
+import type { TestCluster } from './harness.js';
+import { waitFor } from './operator-process.js';
+
+export const SUBSCRIPTION = '3f2c1a9e-0000-4000-8000-000000000001';
+export const REGION = 'eastus';
+
+/** Runs `work` over `items`, at most `concurrency` at a time; rejects with the first failure. */
+export async function pool<T>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      await work(items[i] as T, i);
+    }
+  });
+  await Promise.all(workers);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receivers
+
+export interface ReceivedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+  /** What the receiver answered. */
+  readonly status: number;
+  readonly at: number;
+}
+
+/** The events in one request body: an http sink's JSON array, or an OTLP logs request whose bodies are events. */
+export function eventsOfBody(body: string): DcpEvent[] {
+  const parsed = JSON.parse(body) as unknown;
+  if (Array.isArray(parsed)) return parsed as DcpEvent[];
+  const logs = parsed as { resourceLogs?: { scopeLogs?: { logRecords?: { body?: { stringValue?: string } }[] }[] }[] };
+  const out: DcpEvent[] = [];
+  for (const rl of logs.resourceLogs ?? []) {
+    for (const sl of rl.scopeLogs ?? []) {
+      for (const r of sl.logRecords ?? []) {
+        if (r.body?.stringValue !== undefined) out.push(JSON.parse(r.body.stringValue) as DcpEvent);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A real HTTP server on 127.0.0.1 that records every request. It answers `status` (200 unless a
+ * test makes it fail), with `{}` so an OTLP sink reads no partial success.
+ */
+export class Receiver {
+  readonly requests: ReceivedRequest[] = [];
+  status = 200;
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<Receiver> {
+    let receiver: Receiver | undefined;
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const status = receiver?.status ?? 503;
+        receiver?.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status, at: Date.now() });
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(status < 300 ? '{}' : '{"error":"unavailable"}');
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    receiver = new Receiver(server, (server.address() as AddressInfo).port);
+    return receiver;
+  }
+
+  url(path = '/ingest'): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  /** Requests it accepted (2xx). */
+  accepted(): ReceivedRequest[] {
+    return this.requests.filter((r) => r.status < 300);
+  }
+
+  /** Every event in accepted bodies, duplicates included (delivery is at least once). */
+  events(): DcpEvent[] {
+    return this.accepted().flatMap((r) => eventsOfBody(r.body));
+  }
+
+  ids(): Set<string> {
+    return new Set(this.events().map((e) => e.id));
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The policy
+
+export interface PolicyCondition {
+  type: string;
+  status: string;
+  reason: string;
+  message?: string;
+  observedGeneration?: number;
+}
+
+export interface PolicyView {
+  metadata: { generation: number };
+  spec: Record<string, unknown>;
+  status?: {
+    observedGeneration?: number;
+    conditions?: PolicyCondition[];
+    inventory?: { nodes: number; pods: number; vCores: number };
+    categories?: Record<string, { enabled: boolean; eventsEmitted: number; lastEventTime?: string } | undefined>;
+    store?: { events: number; bytes: number; oldestEventTime?: string };
+  };
+}
+
+export interface SinkSpec {
+  name: string;
+  type: 'http' | 'otlp' | 'file';
+  url?: string;
+  path?: string;
+  region: string;
+}
+
+/** The policy YAML: subscription, region eastus, and whatever spec fields the test sets. */
+export function policyYaml(spec: Record<string, unknown>): string {
+  return stringify({
+    apiVersion: 'datacollection.arc.io/v1alpha1',
+    kind: 'DataCollectionPolicy',
+    metadata: { name: 'default' },
+    spec: { subscriptionId: SUBSCRIPTION, region: REGION, ...spec },
+  });
+}
+
+export async function getPolicy(c: TestCluster): Promise<PolicyView | undefined> {
+  const r = await c.kubectl(['get', 'dcp', 'default', '-o', 'json']);
+  return r.code === 0 ? (JSON.parse(r.stdout) as PolicyView) : undefined;
+}
+
+export const condition = (p: PolicyView | undefined, type: string): PolicyCondition | undefined => p?.status?.conditions?.find((c) => c.type === type);
+
+/** Waits until the policy's status and its Ready condition are at the current generation and Ready is True. */
+export async function readyAtGeneration(c: TestCluster, timeoutMs = 60_000): Promise<PolicyView> {
+  let last: PolicyView | undefined;
+  await waitFor(
+    async () => {
+      last = await getPolicy(c);
+      const ready = condition(last, 'Ready');
+      return last !== undefined && last.status?.observedGeneration === last.metadata.generation && ready?.status === 'True' && ready.observedGeneration === last.metadata.generation;
+    },
+    timeoutMs,
+    'the policy to be Ready at its generation',
+    250,
+  );
+  if (!last) throw new Error('unreachable');
+  return last;
+}
+
+/** kubectl apply that must succeed. */
+export async function applyOk(c: TestCluster, yaml: string): Promise<void> {
+  const r = await c.apply(yaml);
+  if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store, read beside (or after) the operator
+
+export async function readStore(dataDir: string, query: ReadQuery = {}): Promise<DcpEvent[]> {
+  const store = await EventStore.open({ dataDir, readOnly: true });
+  try {
+    return await store.read(query);
+  } finally {
+    await store.close();
+  }
+}
+
+export async function storeStats(dataDir: string): Promise<{ events: number; bytes: number; oldestEventTime?: string }> {
+  const store = await EventStore.open({ dataDir, readOnly: true });
+  try {
+    return store.stats();
+  } finally {
+    await store.close();
+  }
+}
+
+/** Every event id in the store, raw and aggregates. */
+export async function storeIds(dataDir: string): Promise<Set<string>> {
+  const [raw, aggregates] = await Promise.all([readStore(dataDir), readStore(dataDir, { stream: 'aggregates' })]);
+  return new Set([...raw, ...aggregates].map((e) => e.id));
+}
+
+/** Pods are refused until the controller-manager has made a new namespace's default ServiceAccount. */
+export async function waitForDefaultServiceAccount(c: TestCluster, namespace: string): Promise<void> {
+  await waitFor(async () => (await c.kubectl(['-n', namespace, 'get', 'serviceaccount', 'default'])).code === 0, 30_000, `the default ServiceAccount of ${namespace}`, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The leak scanner
+
+/**
+ * A planted value. `glue`: for values without a marker (IP addresses), a match counts only when the
+ * characters on either side do not continue it (203.0.113.7 is not in 203.0.113.70).
+ */
+export interface Needle {
+  readonly value: string;
+  readonly what: string;
+  readonly glue?: RegExp;
+}
+
+/** A place something may have leaked to: a file, or a body a receiver got. */
+export interface Haystack {
+  readonly name: string;
+  readonly text: string;
+}
+
+export interface Leak {
+  readonly needle: Needle;
+  readonly where: string;
+}
+
+/** Every regular file under `dir` (recursively), as text. */
+export async function filesUnder(dir: string): Promise<Haystack[]> {
+  const out: Haystack[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const entry of await readdir(d, { withFileTypes: true })) {
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile()) out.push({ name: path, text: await readFile(path, 'utf8') });
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/** Every string (keys too) inside a JSON value, recursing into strings that are JSON themselves (OTLP bodies). */
+function jsonStrings(value: unknown, out: string[]): void {
+  if (typeof value === 'string') {
+    out.push(value);
+    const t = value.trimStart();
+    if (t.startsWith('{') || t.startsWith('[')) {
+      try {
+        jsonStrings(JSON.parse(value), out);
+      } catch {
+        // not JSON after all: the string itself is kept
+      }
+    }
+  } else if (Array.isArray(value)) {
+    for (const v of value) jsonStrings(v, out);
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      out.push(k);
+      jsonStrings(v, out);
+    }
+  }
+}
+
+/**
+ * The text of a haystack in every form a value could hide in: as stored, and with JSON escaping
+ * undone (a planted "a\b" or a PEM's newlines are escaped in JSON), for whole-file JSON and JSON lines.
+ */
+function forms(h: Haystack): string[] {
+  const decoded: string[] = [];
+  const tryParse = (text: string): boolean => {
+    try {
+      jsonStrings(JSON.parse(text), decoded);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!tryParse(h.text)) for (const line of h.text.split('\n')) if (line.trim() !== '') tryParse(line);
+  return [h.text, decoded.join('\n')].map((s) => s.toLowerCase());
+}
+
+const KEY = 8;
+
+/**
+ * Which needles occur in which haystacks, case-insensitively. Each needle is looked up by one of its
+ * 8-character windows (any window of a needle occurs wherever the needle does), so the scan is one
+ * pass over the text however many needles there are; candidates are then checked in full.
+ */
+export function findLeaks(haystacks: readonly Haystack[], needles: readonly Needle[]): Leak[] {
+  const byKey = new Map<string, Needle[]>();
+  for (const n of needles) {
+    const v = n.value.toLowerCase();
+    if (v.length < KEY) throw new Error(`needle too short to scan for: ${n.what} ${JSON.stringify(n.value)}`);
+    const mid = Math.floor((v.length - KEY) / 2);
+    const key = v.slice(mid, mid + KEY);
+    const list = byKey.get(key);
+    if (list) list.push(n);
+    else byKey.set(key, [n]);
+  }
+  const leaks: Leak[] = [];
+  for (const h of haystacks) {
+    const found = new Set<Needle>();
+    for (const text of forms(h)) {
+      for (let i = 0; i + KEY <= text.length; i++) {
+        const candidates = byKey.get(text.slice(i, i + KEY));
+        if (!candidates) continue;
+        for (const n of candidates) if (!found.has(n) && occurs(text, n)) found.add(n);
+      }
+    }
+    for (const needle of found) leaks.push({ needle, where: h.name });
+  }
+  return leaks;
+}
+
+function occurs(text: string, n: Needle): boolean {
+  const v = n.value.toLowerCase();
+  for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1)) {
+    if (!n.glue) return true;
+    if (!n.glue.test(text.charAt(at - 1)) && !n.glue.test(text.charAt(at + v.length))) return true;
+  }
+  return false;
+}
+
+/** Which of `markers` occur anywhere in the haystacks (in any form), with where. */
+export function findMarkers(haystacks: readonly Haystack[], pattern: RegExp, markers: ReadonlySet<string>): { marker: string; where: string }[] {
+  const out: { marker: string; where: string }[] = [];
+  for (const h of haystacks) {
+    const seen = new Set<string>();
+    for (const text of forms(h)) {
+      for (const m of text.matchAll(new RegExp(pattern.source, 'g'))) {
+        if (markers.has(m[0]) && !seen.has(m[0])) {
+          seen.add(m[0]);
+          out.push({ marker: m[0], where: h.name });
+        }
+      }
+    }
+  }
+  return out;
+}

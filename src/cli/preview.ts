@@ -11,17 +11,15 @@ import { countryOf } from '../api/regions.js';
 import { InvalidPolicyError, parsePolicy } from '../api/validation.js';
 import { clusterRef } from '../collectors/collector.js';
 import { DEVICE_KEY_SECRET, keyOfSecret, MalformedDeviceKey } from '../collectors/device-key.js';
-import { deviceIdOf, hostOsData, nodeIdentifiers } from '../collectors/host-os.js';
-import { InventoryCounter, inventoryData, type InventorySnapshot } from '../collectors/inventory.js';
+import { deviceIdOf, hostOsData, hostOsEvent, nodeIdentifiers } from '../collectors/host-os.js';
+import { InventoryCounter, inventoryEvent, type InventorySnapshot } from '../collectors/inventory.js';
 import { projectNamespace, projectNode, projectPod, type NamespaceProjection, type NodeProjection } from '../collectors/projections.js';
-import { categoryEnabled } from '../controllers/collection.js';
+import { categoryEnabled } from '../api/categories.js';
 import { KubeClient, type KubeTransport } from '../kube/client.js';
 import { Forbidden, NotFound } from '../kube/errors.js';
 import { asRecord, asString, objectKey } from '../kube/resource.js';
-import { buildEvent } from '../pipeline/envelope.js';
 import type { DcpEvent } from '../pipeline/event.js';
 import { DenySet, PiiGuard } from '../pipeline/guard.js';
-import { sha256Hex } from '../pipeline/hash.js';
 import { Ingest } from '../pipeline/ingest.js';
 import { route, type RoutingPolicy } from '../pipeline/routing.js';
 import { EventValidator, validateEvent } from '../pipeline/validate.js';
@@ -135,23 +133,13 @@ export function snapshotEvents(spec: PolicySpec, snapshot: ClusterSnapshot, now:
   const time = new Date(now);
   const events: DcpEvent[] = [];
   if (spec.categories.controlPlane.enabled) {
-    events.push(
-      buildEvent({
-        name: 'ControlPlaneInventory',
-        cluster,
-        time,
-        // As InventoryCollector does: the figures are part of the source key.
-        sourceKey: `inventory:${sha256Hex(JSON.stringify(snapshot.inventory)).slice(0, 16)}`,
-        bucketSeconds: spec.categories.controlPlane.intervalSeconds,
-        data: inventoryData(snapshot.inventory, snapshot.kubeSystem.creationTimestamp),
-      }),
-    );
+    events.push(inventoryEvent(snapshot.inventory, snapshot.kubeSystem, spec, now));
   }
   if (spec.categories.hostOs.enabled) {
     const country = countryOf(spec.region);
     for (const node of snapshot.nodes.values()) {
       const deviceId = deviceIdOf(snapshot.deviceKey.key, node);
-      events.push(buildEvent({ name: 'HostOsInfo', cluster, time, sourceKey: deviceId, data: hostOsData(node, deviceId, country) }));
+      events.push(hostOsEvent(cluster, time, deviceId, hostOsData(node, deviceId, country)));
     }
   }
   return events;

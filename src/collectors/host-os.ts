@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { countryOf } from '../api/regions.js';
 import type { PolicySpec } from '../api/policy.js';
 import { buildEvent } from '../pipeline/envelope.js';
-import type { DcpEvent, HostOsInfoData } from '../pipeline/event.js';
+import type { ClusterRef, DcpEvent, EventOf, HostOsInfoData } from '../pipeline/event.js';
 import type { DenySet } from '../pipeline/guard.js';
 import { silentLog, type Log } from '../pipeline/log.js';
 import { Backoff } from '../runtime/backoff.js';
@@ -76,6 +76,12 @@ export function denyNodeIdentifiers(nodes: ReadStore<NodeProjection>, denySet: D
     },
     { replay: true },
   );
+}
+
+/** The HostOsInfo event of a Node's facts: one formula for the collector and `dcp preview`. */
+export function hostOsEvent(cluster: ClusterRef, time: Date, deviceId: string, data: HostOsInfoData): EventOf<'HostOsInfo'> {
+  // The source key is the device ID, never the Node name; the 1 s bucket keeps a flap (A, B, A) three events.
+  return buildEvent({ name: 'HostOsInfo', cluster, time, sourceKey: deviceId, data });
 }
 
 export interface HostOsCollectorOptions {
@@ -227,8 +233,7 @@ export class HostOsCollector implements Collector {
       const json = JSON.stringify(data);
       if (this.lastEmitted.get(name) === json) continue;
       emitted.set(name, json);
-      // The source key is the device ID, never the Node name; the 1 s bucket keeps a flap (A, B, A) three events.
-      events.push(buildEvent({ name: 'HostOsInfo', cluster, time, sourceKey: deviceId, data }));
+      events.push(hostOsEvent(cluster, time, deviceId, data));
     }
     return { events, emitted };
   }

@@ -261,15 +261,7 @@ export class InventoryCollector implements Collector {
 
   private emit(snapshot: InventorySnapshot, time: number): void {
     this.lastEmitted = snapshot;
-    const event: EventOf<'ControlPlaneInventory'> = buildEvent({
-      name: 'ControlPlaneInventory',
-      cluster: clusterRef(this.options.kubeSystem, this.spec),
-      time: new Date(time),
-      // The figures are part of the source key: a change event and a tick in one bucket are different facts.
-      sourceKey: `inventory:${sha256Hex(JSON.stringify(snapshot)).slice(0, 16)}`,
-      bucketSeconds: this.spec.categories.controlPlane.intervalSeconds,
-      data: inventoryData(snapshot, this.options.kubeSystem.creationTimestamp),
-    });
+    const event = inventoryEvent(snapshot, this.options.kubeSystem, this.spec, time);
     // A lost inventory event is not retried: the next tick reports the figures again.
     const p = this.options.emit([event]).then(
       () => undefined,
@@ -288,6 +280,19 @@ export class InventoryCollector implements Collector {
     this.debounceTimer = undefined;
     this.burstStartedAt = undefined;
   }
+}
+
+/** The ControlPlaneInventory event of a snapshot: one formula for the collector and `dcp preview`. */
+export function inventoryEvent(snapshot: InventorySnapshot, kubeSystem: NamespaceProjection, spec: PolicySpec, time: number): EventOf<'ControlPlaneInventory'> {
+  return buildEvent({
+    name: 'ControlPlaneInventory',
+    cluster: clusterRef(kubeSystem, spec),
+    time: new Date(time),
+    // The figures are part of the source key: a change event and a tick in one bucket are different facts.
+    sourceKey: `inventory:${sha256Hex(JSON.stringify(snapshot)).slice(0, 16)}`,
+    bucketSeconds: spec.categories.controlPlane.intervalSeconds,
+    data: inventoryData(snapshot, kubeSystem.creationTimestamp),
+  });
 }
 
 export const INVENTORY_GAUGES = ['dcp_inventory_nodes', 'dcp_inventory_pods', 'dcp_inventory_vcores', 'dcp_inventory_allocatable_vcores'] as const;

@@ -29,6 +29,7 @@ import type { ReadStore } from '../runtime/store.js';
 import { CursorStore, Dispatcher, createSink, type DispatchTarget } from '../sinks/index.js';
 import { EventStore } from '../store/event-store.js';
 import type { Observed } from './policy-status.js';
+import { categoryEnabled } from '../api/categories.js';
 
 export interface CollectionOptions {
   readonly transport: KubeTransport;
@@ -294,16 +295,5 @@ export class Collection {
     this.termAbort.abort(new Error('collection closed'));
     await Promise.allSettled(this.background);
     await this.store.close();
-  }
-}
-
-export function categoryEnabled(spec: PolicySpec, name: CategoryName): boolean {
-  switch (name) {
-    case 'billing':
-      return true;
-    case 'diagnostics':
-      return spec.diagnostics.auditExport.enabled;
-    default:
-      return spec.categories[name].enabled;
   }
 }

@@ -18,9 +18,10 @@ export interface ExecResult {
   code: number;
 }
 
-function run(file: string, args: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<ExecResult> {
+function run(file: string, args: string[], input?: string, env?: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<ExecResult> {
   return new Promise((resolvePromise) => {
-    const child = execFile(file, args, { env: env ?? process.env, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+    // A bounded wait: a control plane that cannot start fails its test with its error, not a suite-wide hang.
+    const child = execFile(file, args, { env: env ?? process.env, maxBuffer: 256 * 1024 * 1024, timeout: timeoutMs }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolvePromise({ stdout, stderr, code });
     });
@@ -204,8 +205,11 @@ export class TestCluster {
 
   async startControlPlane(): Promise<void> {
     const name = this.requireOwned('starting the control plane');
-    const r = await run(CLUSTER_SH, ['start', name]);
-    if (r.code !== 0) throw new Error(`start cluster: ${r.stderr}`);
+    const r = await run(CLUSTER_SH, ['start', name], undefined, undefined, 90_000);
+    if (r.code !== 0) {
+      const logs = await run(CLUSTER_SH, ['kwokctl', name, 'logs', 'kube-apiserver']);
+      throw new Error(`start cluster (${r.code}): ${r.stderr}\nkube-apiserver log tail:\n${logs.stdout.split('\n').slice(-15).join('\n')}`);
+    }
     await this.waitForApiServer();
   }
 

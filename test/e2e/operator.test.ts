@@ -198,6 +198,35 @@ describe('dcp run against the local control plane', function () {
     expect(holder).to.equal('');
   });
 
+  it('stops a category within seconds when the policy disables it, and resumes it when enabled again', async function () {
+    const op = new OperatorProcess(kubeconfig);
+    await op.started();
+    await c.apply(SAMPLE);
+    await c.kubectlOk(['patch', 'dcp', 'default', '--type=merge', '-p', '{"spec":{"categories":{"controlPlane":{"intervalSeconds":10},"hostOs":{"enabled":true}}}}']);
+    await readyAtGeneration(c);
+    const emitted = async (category: string): Promise<number> => {
+      const p = await getPolicy(c);
+      const status = p?.status as { categories?: Record<string, { eventsEmitted?: number; enabled?: boolean }> } | undefined;
+      return status?.categories?.[category]?.eventsEmitted ?? 0;
+    };
+    await waitFor(async () => (await emitted('controlPlane')) > 0 && (await emitted('hostOs')) > 0, 30_000, 'inventory and host OS events');
+
+    await c.kubectlOk(['patch', 'dcp', 'default', '--type=merge', '-p', '{"spec":{"categories":{"controlPlane":{"enabled":false},"hostOs":{"enabled":false}}}}']);
+    await readyAtGeneration(c);
+    await new Promise((r) => setTimeout(r, 2000));
+    const before = { controlPlane: await emitted('controlPlane'), hostOs: await emitted('hostOs') };
+    // A new Node is a significant change and a new host: neither may produce an event now.
+    await c.createNodes([{ name: `op-${c.runId}-late`, cpu: '2', instanceType: 'Standard_D2s_v5' }]);
+    await new Promise((r) => setTimeout(r, 12_000));
+    expect(await emitted('controlPlane')).to.equal(before.controlPlane);
+    expect(await emitted('hostOs')).to.equal(before.hostOs);
+    const policy = await getPolicy(c);
+    expect((policy?.status as { categories?: Record<string, { enabled?: boolean }> }).categories?.hostOs?.enabled).to.equal(false);
+
+    await c.kubectlOk(['patch', 'dcp', 'default', '--type=merge', '-p', '{"spec":{"categories":{"controlPlane":{"enabled":true},"hostOs":{"enabled":true}}}}']);
+    await waitFor(async () => (await emitted('controlPlane')) > before.controlPlane && (await emitted('hostOs')) > before.hostOs, 30_000, 'events again');
+  });
+
   it('stops collecting when the policy is deleted, and starts again when it returns', async function () {
     const op = new OperatorProcess(kubeconfig);
     await op.started();

@@ -42,7 +42,7 @@ export function hostOsData(node: NodeProjection, deviceId: string, countryCode: 
     osImage: text(info.osImage),
     kernelVersion: text(info.kernelVersion),
     architecture: text(info.architecture),
-    model: text(node.instanceType ?? ''),
+    model: text(vmSize(node.instanceType)),
     deviceId,
     countryCode,
     cpuCount: Math.floor(node.cpuCapacity),
@@ -76,6 +76,15 @@ export function denyNodeIdentifiers(nodes: ReadStore<NodeProjection>, denySet: D
     },
     { replay: true },
   );
+}
+
+/**
+ * The instance-type label is the one label value emitted, so only a value shaped like a VM size passes
+ * (Standard_D4s_v5, m5.large, n2-standard-4: label characters and at least one digit); anything else,
+ * e.g. a person's name put there by hand, becomes 'unknown'.
+ */
+export function vmSize(label: string | undefined): string {
+  return label !== undefined && /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/.test(label) && /\d/.test(label) ? label : '';
 }
 
 /** The HostOsInfo event of a Node's facts: one formula for the collector and `dcp preview`. */

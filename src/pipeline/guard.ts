@@ -93,8 +93,9 @@ const TOKEN = /[\p{L}\p{N}]+/gu;
 const NEVER_DENIED = new Set(['true', 'false', 'yes', 'no', 'none', 'null', 'enabled', 'disabled', 'linux', 'windows', 'amd64', 'arm64', 'default']);
 
 /**
- * Exact strings the collectors have seen and that must never leave the cluster: node and host names,
- * user names, label and annotation values. Matching is case-insensitive, on word boundaries
+ * Exact strings the collectors have seen and that must never leave the cluster. Today the host OS
+ * collector registers each Node's name, hostnames and systemUUID; collectors that read free text
+ * (Events, Secrets) are meant to register the names they see there too. Matching is case-insensitive, on word boundaries
  * (`node-1` matches "node-1 rebooted" but not "node-10"), and scales with the text, not the set.
  */
 export class DenySet {

@@ -56,7 +56,6 @@ export class OperatorProcess {
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code) => {
         this.exitCode = code;
-        running.delete(this);
         resolve(code);
       });
     });
@@ -114,9 +113,10 @@ export class OperatorProcess {
   }
 }
 
-/** Kills every operator process a test left running (called from an after hook). */
+/** Kills every operator process a test started and removes their data dirs (called from after hooks). */
 export function killAllOperators(): void {
   for (const p of running) p.cleanup();
+  running.clear();
 }
 
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, intervalMs = 100): Promise<void> {

@@ -1,11 +1,13 @@
 // Helpers for the pipeline e2e tests: recording HTTP receivers, policy status, store reads, and a leak scanner.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { DcpEvent } from '../../src/pipeline/event.js';
-import { EventStore, type ReadQuery } from '../../src/store/event-store.js';
+import { CursorStore } from '../../src/sinks/cursor.js';
+import { listDays, partitionFile } from '../../src/store/days.js';
+import { EventStore, type ReadQuery, type StorePosition } from '../../src/store/event-store.js';
 import type { TestCluster } from './harness.js';
 import { waitFor } from './operator-process.js';
 
@@ -61,29 +63,29 @@ export function eventsOfBody(body: string): DcpEvent[] {
 export class Receiver {
   readonly requests: ReceivedRequest[] = [];
   status = 200;
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
+  port = 0;
+  private readonly server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const status = this.status;
+      this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status, at: Date.now() });
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(status < 300 ? '{}' : '{"error":"unavailable"}');
+    });
+  });
 
+  private constructor() {}
+
+  /** Listens on 127.0.0.1, on a free port. */
   static async start(): Promise<Receiver> {
-    let receiver: Receiver | undefined;
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const status = receiver?.status ?? 503;
-        receiver?.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status, at: Date.now() });
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(status < 300 ? '{}' : '{"error":"unavailable"}');
-      });
-    });
+    const r = new Receiver();
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      r.server.once('error', reject);
+      r.server.listen(0, '127.0.0.1', () => resolve());
     });
-    receiver = new Receiver(server, (server.address() as AddressInfo).port);
-    return receiver;
+    r.port = (r.server.address() as AddressInfo).port;
+    return r;
   }
 
   url(path = '/ingest'): string {
@@ -208,6 +210,18 @@ export async function storeIds(dataDir: string): Promise<Set<string>> {
   return new Set([...raw, ...aggregates].map((e) => e.id));
 }
 
+/** The end of the raw stream as it is on disk now: the newest partition and its size. */
+export async function rawEnd(dataDir: string): Promise<StorePosition | undefined> {
+  const day = (await listDays(join(dataDir, 'raw'))).at(-1);
+  return day === undefined ? undefined : { partition: day, offset: (await stat(join(dataDir, 'raw', partitionFile(day)))).size };
+}
+
+/** Whether a sink's persisted cursor has read (and so delivered or filtered out) the raw stream up to `end`. */
+export async function cursorPast(dataDir: string, sink: string, end: StorePosition): Promise<boolean> {
+  const raw = (await new CursorStore(dataDir).load(sink)).raw;
+  return raw !== undefined && (raw.partition > end.partition || (raw.partition === end.partition && raw.offset >= end.offset));
+}
+
 /** Pods are refused until the controller-manager has made a new namespace's default ServiceAccount. */
 export async function waitForDefaultServiceAccount(c: TestCluster, namespace: string): Promise<void> {
   await waitFor(async () => (await c.kubectl(['-n', namespace, 'get', 'serviceaccount', 'default'])).code === 0, 30_000, `the default ServiceAccount of ${namespace}`, 200);
@@ -275,7 +289,8 @@ function jsonStrings(value: unknown, out: string[]): void {
 
 /**
  * The text of a haystack in every form a value could hide in: as stored, and with JSON escaping
- * undone (a planted "a\b" or a PEM's newlines are escaped in JSON), for whole-file JSON and JSON lines.
+ * undone (a planted "a\b" or a PEM's newlines are escaped in JSON), for whole-file JSON and for
+ * lines holding JSON after a prefix (the store's "<crc32> <json>" records).
  */
 function forms(h: Haystack): string[] {
   const decoded: string[] = [];
@@ -287,27 +302,39 @@ function forms(h: Haystack): string[] {
       return false;
     }
   };
-  if (!tryParse(h.text)) for (const line of h.text.split('\n')) if (line.trim() !== '') tryParse(line);
+  if (!tryParse(h.text)) {
+    for (const line of h.text.split('\n')) {
+      const start = line.search(/[[{]/);
+      if (start >= 0) tryParse(line.slice(start));
+    }
+  }
   return [h.text, decoded.join('\n')].map((s) => s.toLowerCase());
 }
 
 const KEY = 8;
 
+interface Keyed {
+  readonly needle: Needle;
+  readonly value: string;
+  /** Where the key starts in the value. */
+  readonly offset: number;
+}
+
 /**
- * Which needles occur in which haystacks, case-insensitively. Each needle is looked up by one of its
- * 8-character windows (any window of a needle occurs wherever the needle does), so the scan is one
- * pass over the text however many needles there are; candidates are then checked in full.
+ * Which needles occur in which haystacks, case-insensitively. Each needle is indexed by one
+ * 8-character window of it (any occurrence of the needle holds that window at a known offset), so
+ * the scan is one pass over the text however many needles there are, and each hit is checked in place.
  */
 export function findLeaks(haystacks: readonly Haystack[], needles: readonly Needle[]): Leak[] {
-  const byKey = new Map<string, Needle[]>();
-  for (const n of needles) {
-    const v = n.value.toLowerCase();
-    if (v.length < KEY) throw new Error(`needle too short to scan for: ${n.what} ${JSON.stringify(n.value)}`);
-    const mid = Math.floor((v.length - KEY) / 2);
-    const key = v.slice(mid, mid + KEY);
+  const byKey = new Map<string, Keyed[]>();
+  for (const needle of needles) {
+    const value = needle.value.toLowerCase();
+    if (value.length < KEY) throw new Error(`needle too short to scan for: ${needle.what} ${JSON.stringify(needle.value)}`);
+    const offset = Math.floor((value.length - KEY) / 2);
+    const key = value.slice(offset, offset + KEY);
     const list = byKey.get(key);
-    if (list) list.push(n);
-    else byKey.set(key, [n]);
+    if (list) list.push({ needle, value, offset });
+    else byKey.set(key, [{ needle, value, offset }]);
   }
   const leaks: Leak[] = [];
   for (const h of haystacks) {
@@ -316,7 +343,7 @@ export function findLeaks(haystacks: readonly Haystack[], needles: readonly Need
       for (let i = 0; i + KEY <= text.length; i++) {
         const candidates = byKey.get(text.slice(i, i + KEY));
         if (!candidates) continue;
-        for (const n of candidates) if (!found.has(n) && occurs(text, n)) found.add(n);
+        for (const k of candidates) if (!found.has(k.needle) && occursAt(text, k, i - k.offset)) found.add(k.needle);
       }
     }
     for (const needle of found) leaks.push({ needle, where: h.name });
@@ -324,13 +351,10 @@ export function findLeaks(haystacks: readonly Haystack[], needles: readonly Need
   return leaks;
 }
 
-function occurs(text: string, n: Needle): boolean {
-  const v = n.value.toLowerCase();
-  for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1)) {
-    if (!n.glue) return true;
-    if (!n.glue.test(text.charAt(at - 1)) && !n.glue.test(text.charAt(at + v.length))) return true;
-  }
-  return false;
+function occursAt(text: string, k: Keyed, at: number): boolean {
+  if (at < 0 || !text.startsWith(k.value, at)) return false;
+  const glue = k.needle.glue;
+  return glue === undefined || (!glue.test(text.charAt(at - 1)) && !glue.test(text.charAt(at + k.value.length)));
 }
 
 /** Which of `markers` occur anywhere in the haystacks (in any form), with where. */

@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { expect } from 'chai';
 import type { PolicySpec } from '../../src/api/policy.js';
 import { parsePolicy } from '../../src/api/validation.js';
-import { denyNodeIdentifiers, deviceIdOf, HostOsCollector, hostOsData } from '../../src/collectors/host-os.js';
+import { denyNodeIdentifiers, deviceIdOf, HostOsCollector, hostOsData, vmSize } from '../../src/collectors/host-os.js';
 import { projectNode, type NamespaceProjection, type NodeProjection } from '../../src/collectors/projections.js';
 import { buildEvent } from '../../src/pipeline/envelope.js';
 import type { DcpEvent } from '../../src/pipeline/event.js';
@@ -364,5 +364,13 @@ describe('collectors: host OS collector', function () {
     w.update('aks-user-27182818-vmss000001', { ready: false });
     await r.stop();
     expect(w.clock.pending).to.equal(0);
+  });
+});
+
+describe('collectors: the VM size allow-list', function () {
+  it('keeps instance types shaped like VM sizes and drops anything else', function () {
+    for (const size of ['Standard_D4s_v5', 'm5.large', 'n2-standard-4', 'Standard_E16s_v5']) expect(vmSize(size)).to.equal(size);
+    for (const other of ['jane.doe', 'ops-team', '', 'a b 1', 'x'.repeat(80) + '1']) expect(vmSize(other)).to.equal('');
+    expect(vmSize(undefined)).to.equal('');
   });
 });

@@ -16,7 +16,8 @@ if [ "$mode" = all ]; then
   if npx eslint .; then record lint 1 0; else record lint 0 1; fi
 fi
 
-mocha() { DCP_RESULTS_FILE="$results/$1.json" npx mocha --reporter hack/counting-reporter.cjs "${@:2}"; }
+# --exit: a handle a failed test leaks must not hold the run (and CI) open after the last test.
+mocha() { DCP_RESULTS_FILE="$results/$1.json" npx mocha --exit --reporter hack/counting-reporter.cjs "${@:2}"; }
 
 if [ "$mode" = all ] || [ "$mode" = unit ]; then
   echo "==> unit tests"

@@ -74,6 +74,8 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+const baselineSynced = (line: string): string | undefined => (line.startsWith('synced ') ? line.split(' ').slice(2).join(' ') : undefined);
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -185,28 +187,29 @@ async function main(): Promise<void> {
     const samples: Sample[] = [];
     const dcpArgs = [join(ROOT, 'dist/src/cli/main.js'), 'run', '--kubeconfig', cluster.kubeconfig, '--data-dir', dataDir, '--metrics-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0'];
     let metricsPort = 0;
-    const dcp = await measure('dcp-operator', dcpArgs, (line) => {
+    const dcpSynced = (line: string): string | undefined => {
       if (line.includes('"dcp run started"')) metricsPort = Number(/"metrics":"[^"]*:(\d+)"/.exec(line)?.[1] ?? 0);
       const m = line.includes('"caches synced"') ? /"nodes":(\d+),"pods":(\d+)/.exec(line) : null;
       return m ? `${m[1]} nodes, ${m[2]} pods` : undefined;
-    });
-    children.push(dcp.child);
-    samples.push(dcp.sample);
-    console.log(`==> change latency: creating pods at ${values.rate}/s for ${values.seconds} s`);
-    const lat = await changeLatency(client, metricsPort, Number(values.rate), Number(values.seconds));
-    await stop(dcp.child);
-
-    for (const [program, file] of [
-      ['informer (client-node)', 'informer-baseline.js'],
-      ['floor (paged list, counts)', 'floor.js'],
+    };
+    // The same objects for all three: each program syncs alone, then stops.
+    for (const [program, command, synced] of [
+      ['dcp-operator', dcpArgs, dcpSynced],
+      ['informer (client-node)', [join(ROOT, 'dist/bench/informer-baseline.js'), cluster.kubeconfig], baselineSynced],
+      ['floor (paged list, counts)', [join(ROOT, 'dist/bench/floor.js'), cluster.kubeconfig], baselineSynced],
     ] as const) {
-      const r = await measure(program, [join(ROOT, 'dist/bench', file), cluster.kubeconfig], (line) => (line.startsWith('synced ') ? line.split(' ').slice(2).join(' ') : undefined));
+      const r = await measure(program, [...command], synced);
       children.push(r.child);
       samples.push(r.sample);
       await stop(r.child);
     }
+    console.log(`==> change latency: dcp-operator again; creating pods at ${values.rate}/s for ${values.seconds} s`);
+    const dcp = await measure('dcp-operator', dcpArgs, dcpSynced);
+    children.push(dcp.child);
+    const lat = await changeLatency(client, metricsPort, Number(values.rate), Number(values.seconds));
+    await stop(dcp.child);
 
-    console.log(`\n${nodes} nodes / ${pods} pods (+${pods === 0 ? 0 : Number(values.rate) * Number(values.seconds)} created during the latency run), 2 cores`);
+    console.log(`\n${nodes} nodes / ${pods} pods then ${Number(values.rate) * Number(values.seconds)} Pods created for the latency run, 2 cores`);
     console.log(`${'program'.padEnd(28)} ${'sync s'.padStart(7)} ${'CPU s'.padStart(7)} ${'RSS MB'.padStart(7)}  objects`);
     for (const s of samples) console.log(`${s.program.padEnd(28)} ${(s.syncMs / 1000).toFixed(2).padStart(7)} ${s.cpuS.toFixed(2).padStart(7)} ${s.rssMb.toFixed(0).padStart(7)}  ${s.objects}`);
     console.log(`${'kube-state-metrics v2.20.0'.padEnd(28)} ${'1.6-1.8'.padStart(7)} ${'-'.padStart(7)} ${'400'.padStart(7)}  (PERFORMANCE.md, same machine kind)`);

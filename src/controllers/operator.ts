@@ -141,6 +141,13 @@ export class Operator {
   private async lead(signal: AbortSignal): Promise<void> {
     const { log, registry } = this.options;
     this.leading = true;
+    // Caches sync before the controller starts (as in controller-runtime): a reconcile never sees a half list.
+    try {
+      await Promise.all(Object.values(this.caches).map((r) => r.store.waitUntilSynced(signal)));
+    } catch {
+      this.leading = false;
+      return; // stopped while syncing
+    }
     log.info('leading: starting collection', { identity: this.options.identity });
     let controller: Controller | undefined;
     const enqueue = (): void => controller?.enqueue(POLICY_NAME);

@@ -24,7 +24,7 @@ import { DenySet, PiiGuard } from '../pipeline/guard.js';
 import { Ingest } from '../pipeline/ingest.js';
 import type { Log } from '../pipeline/log.js';
 import { EventValidator } from '../pipeline/validate.js';
-import type { Clock } from '../runtime/clock.js';
+import { sleep, type Clock } from '../runtime/clock.js';
 import type { ReadStore } from '../runtime/store.js';
 import { CursorStore, Dispatcher, createSink, type DispatchTarget } from '../sinks/index.js';
 import { EventStore } from '../store/event-store.js';
@@ -120,15 +120,7 @@ export class Collection {
     const period = this.options.sweepIntervalMs ?? 600_000;
     // The first sweep runs when the first spec is applied (it brings the retention); this loop repeats it.
     while (!signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, period);
-        function done(): void {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          resolve();
-        }
-        signal.addEventListener('abort', done, { once: true });
-      });
+      await sleep(period, signal);
       if (!signal.aborted && this.spec) await this.sweepNow();
     }
   }

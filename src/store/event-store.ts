@@ -523,26 +523,6 @@ export class EventStore {
     return deleted;
   }
 
-  /** Sweeps every `intervalMs` until `signal` aborts. Errors are logged and retried next time. */
-  async runRetention(signal: AbortSignal, intervalMs = 600_000): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.sweep();
-      } catch (err) {
-        this.log.error('store: retention sweep failed', { error: String(err) });
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, intervalMs);
-        function done(): void {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          resolve();
-        }
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-  }
-
   /** Waits for acknowledged-pending appends, then releases the file and the lock. */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -43,6 +43,8 @@ export class Operator {
   private readonly nodes;
   private readonly pods;
   private readonly namespaces;
+  /** Every cache by name, for health checks, sync waits and the Ready condition. */
+  private readonly caches: Record<string, Reflector<unknown>>;
   private leading = false;
 
   constructor(private readonly options: OperatorOptions) {
@@ -82,16 +84,18 @@ export class Operator {
     this.nodes = new Reflector({ ...common('nodes'), path: '/api/v1/nodes', project: projectNode });
     this.pods = new Reflector({ ...common('pods'), path: '/api/v1/pods', project: projectPod });
     this.namespaces = new Reflector({ ...common('namespaces'), path: '/api/v1/namespaces', fieldSelector: 'metadata.name=kube-system', project: projectNamespace });
+    this.caches = { datacollectionpolicies: this.policies, nodes: this.nodes, pods: this.pods, namespaces: this.namespaces } as Record<string, Reflector<unknown>>;
+  }
+
+  /** Resolves once every cache has listed; rejects if `signal` aborts first. */
+  private synced(signal: AbortSignal): Promise<unknown> {
+    return Promise.all(Object.values(this.caches).map((r) => r.store.waitUntilSynced(signal)));
   }
 
   private recorder(): EventRecorder {
     return new EventRecorder(this.transport, CONTROLLER_NAME, this.options.identity, undefined, (err) =>
       this.options.log.warn('could not record an Event', { error: String(err) }),
     );
-  }
-
-  private get caches(): Record<string, Reflector<unknown>> {
-    return { datacollectionpolicies: this.policies, nodes: this.nodes, pods: this.pods, namespaces: this.namespaces } as Record<string, Reflector<unknown>>;
   }
 
   /** /healthz: the process answers. /readyz: every cache has synced (a standby is ready too: it is warm). */
@@ -112,7 +116,7 @@ export class Operator {
     const { log } = this.options;
     const started = performance.now();
     const watches = Object.values(this.caches).map((r) => r.start(signal));
-    void Promise.all(Object.values(this.caches).map((r) => r.store.waitUntilSynced(signal))).then(
+    void this.synced(signal).then(
       () => log.info('caches synced', { ms: Math.round(performance.now() - started), nodes: this.nodes.store.size, pods: this.pods.store.size }),
       () => undefined,
     );
@@ -143,7 +147,7 @@ export class Operator {
     this.leading = true;
     // Caches sync before the controller starts (as in controller-runtime): a reconcile never sees a half list.
     try {
-      await Promise.all(Object.values(this.caches).map((r) => r.store.waitUntilSynced(signal)));
+      await this.synced(signal);
     } catch {
       this.leading = false;
       return; // stopped while syncing

@@ -48,11 +48,9 @@ describe('billing across restarts and leader changes of dcp run', function () {
 
   before(async function () {
     c = cluster();
-    await c.ensureCrd();
-    await c.ensureNamespace('dcp-system');
+    await c.resetPolicy();
     // A fresh meter: earlier tests metered with other intervals.
     await c.kubectl(['-n', 'dcp-system', 'delete', 'configmap', 'dcp-billing', '--ignore-not-found']);
-    await c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
     await c.kubectl(['delete', 'node', `${extra}-${c.runId}`, '--ignore-not-found']);
     await c.createNodes([{ name: `bill-base-${c.runId}`, cpu: '3500m' }]);
   });

@@ -1,30 +1,14 @@
 // `dcp events` as a child process, reading the store of a running `dcp run` against the local control plane.
-import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { DcpEvent } from '../../src/pipeline/event.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { cluster, RUN_LABEL, type TestCluster } from './harness.js';
-import { DCP, killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
-
-interface CliResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
-
-/** Runs `dcp <args>` as a child process, as a person would. */
-function dcp(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [DCP, ...args], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ stdout, stderr, code: error ? (typeof error.code === 'number' ? error.code : 1) : 0 });
-    });
-  });
-}
+import { killAllOperators, OperatorProcess, runDcp, waitFor } from './operator-process.js';
 
 async function eventsJson(dataDir: string, extra: string[] = []): Promise<DcpEvent[]> {
-  const r = await dcp(['events', '--data-dir', dataDir, '--output', 'json', ...extra]);
+  const r = await runDcp(['events', '--data-dir', dataDir, '--output', 'json', ...extra]);
   if (r.code !== 0) throw new Error(`dcp events failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as DcpEvent[];
 }
@@ -48,9 +32,7 @@ describe('dcp events against the store of a running operator', function () {
 
   before(async function () {
     c = cluster();
-    await c.ensureCrd();
-    await c.ensureNamespace('dcp-system');
-    await c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
+    await c.resetPolicy();
     await c.createNodes([
       { name: `cli-ev-${c.runId}-a`, cpu: '4', instanceType: 'Standard_D4s_v5', nodeInfo: { osImage: 'Ubuntu 22.04.5 LTS' } },
       { name: `cli-ev-${c.runId}-b`, cpu: '8', instanceType: 'Standard_D8s_v5' },
@@ -82,7 +64,7 @@ describe('dcp events against the store of a running operator', function () {
   it('prints the stored envelopes as one JSON array, each valid and byte for byte as stored', async function () {
     // Stop the writer first, so the files and the output describe the same moment.
     await op.stop();
-    const r = await dcp(['events', '--data-dir', op.dataDir, '--output', 'json']);
+    const r = await runDcp(['events', '--data-dir', op.dataDir, '--output', 'json']);
     expect(r.code, r.stderr).to.equal(0);
     const events = JSON.parse(r.stdout) as DcpEvent[];
     expect(events.length).to.be.greaterThan(nodeCount);
@@ -116,7 +98,7 @@ describe('dcp events against the store of a running operator', function () {
   });
 
   it('prints a table with aligned columns, local times, summaries and a count per category', async function () {
-    const r = await dcp(['events', '--data-dir', op.dataDir, '--output', 'table']);
+    const r = await runDcp(['events', '--data-dir', op.dataDir, '--output', 'table']);
     expect(r.code, r.stderr).to.equal(0);
     const lines = r.stdout.trimEnd().split('\n');
     const header = lines[0] ?? '';
@@ -137,17 +119,17 @@ describe('dcp events against the store of a running operator', function () {
   });
 
   it('refuses an unknown category, listing the valid ones, and a directory without a store', async function () {
-    const bad = await dcp(['events', '--data-dir', op.dataDir, '--category', 'hostname']);
+    const bad = await runDcp(['events', '--data-dir', op.dataDir, '--category', 'hostname']);
     expect(bad.code).to.equal(2);
     expect(bad.stderr).to.include('unknown category "hostname"; valid categories: hostOs, controlPlane, hostErrors, linuxVm, billing, security, diagnostics');
-    const missing = await dcp(['events', '--data-dir', join(op.dataDir, 'nowhere')]);
+    const missing = await runDcp(['events', '--data-dir', join(op.dataDir, 'nowhere')]);
     expect(missing.code).to.equal(1);
     expect(missing.stderr).to.match(/no event store at .*nowhere: the directory does not exist/);
     expect(missing.stdout).to.equal('');
   });
 
   it('shows no daily aggregates before a day has finished, and says so', async function () {
-    const r = await dcp(['events', '--data-dir', op.dataDir, '--aggregates']);
+    const r = await runDcp(['events', '--data-dir', op.dataDir, '--aggregates']);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.match(/^No daily aggregates/);
   });

@@ -1,5 +1,4 @@
 // `dcp preview` as a child process against the local control plane: per-sink bodies, residency, no identifiers, device key.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,21 +6,7 @@ import { expect } from 'chai';
 import type { DcpEvent } from '../../src/pipeline/event.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { cluster, RUN_LABEL, type TestCluster } from './harness.js';
-import { DCP, killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
-
-interface CliResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
-
-function dcp(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [DCP, ...args], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ stdout, stderr, code: error ? (typeof error.code === 'number' ? error.code : 1) : 0 });
-    });
-  });
-}
+import { killAllOperators, OperatorProcess, runDcp, waitFor, type CliResult } from './operator-process.js';
 
 /** The parts of the preview JSON these tests read. */
 interface Preview {
@@ -66,7 +51,7 @@ ${
 }`;
 
   async function preview(extra: string[] = []): Promise<{ report: Preview; raw: CliResult }> {
-    const raw = await dcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace, '--output', 'json', ...extra]);
+    const raw = await runDcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace, '--output', 'json', ...extra]);
     if (raw.code !== 0) throw new Error(`dcp preview failed (${raw.code}): ${raw.stderr}`);
     return { report: JSON.parse(raw.stdout) as Preview, raw };
   }
@@ -156,7 +141,7 @@ ${
     const { report, raw } = await preview();
     expect(report.dropped).to.have.length(1);
     expect(report.dropped[0]).to.deep.include({ category: 'hostOs', name: 'HostOsInfo', stage: 'pii', problems: ['data.osImage: denied'] });
-    const table = await dcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace, '--body-events', 'all']);
+    const table = await runDcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace, '--body-events', 'all']);
     expect(table.code, table.stderr).to.equal(0);
     const everything = [raw.stdout, raw.stderr, table.stdout, table.stderr].join('\n').toLowerCase();
     const ids = await identifiers();
@@ -170,7 +155,7 @@ ${
     expect(report.deviceKey.reason).to.include('does not exist yet');
     const secrets = await c.kubectl(['-n', namespace, 'get', 'secret', 'dcp-device-key']);
     expect(secrets.code).to.not.equal(0);
-    const table = await dcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace]);
+    const table = await runDcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace]);
     expect(table.stdout).to.match(/Device IDs {2}PLACEHOLDERS, the real ones will differ: Secret .* does not exist yet/);
   });
 
@@ -179,7 +164,7 @@ ${
     try {
       await op.started();
       const stored = async (): Promise<DcpEvent[]> => {
-        const r = await dcp(['events', '--data-dir', op.dataDir, '--category', 'hostOs', '--output', 'json']);
+        const r = await runDcp(['events', '--data-dir', op.dataDir, '--category', 'hostOs', '--output', 'json']);
         return r.code === 0 ? (JSON.parse(r.stdout) as DcpEvent[]) : [];
       };
       const nodes = (JSON.parse(await c.kubectlOk(['get', 'nodes', '-o', 'json'])) as NodeList).items.length;
@@ -201,7 +186,7 @@ ${
   });
 
   it('prints a table a person can read: the policy, a sink table, the reasons, then the bodies', async function () {
-    const r = await dcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace, '--body-events', '1']);
+    const r = await runDcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace, '--body-events', '1']);
     expect(r.code, r.stderr).to.equal(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).to.match(/^Policy {6}default · region eastus \(US\) · subscription 3f2c1a9e-0000-4000-8000-000000000001$/);
@@ -222,14 +207,14 @@ ${
     const { report } = await preview();
     expect(report.stored.length).to.be.greaterThan(0);
     expect(report.notes[0]).to.match(/^no sink is configured/);
-    const table = await dcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace]);
+    const table = await runDcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace]);
     expect(table.stdout).to.include('No sink is configured. The operator would store these events locally only:');
     expect(table.stdout).to.match(/\nTIME {17}CATEGORY/);
   });
 
   it('fails clearly when there is no policy', async function () {
     await c.kubectlOk(['delete', 'dcp', 'default']);
-    const r = await dcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace]);
+    const r = await runDcp(['preview', '--kubeconfig', c.kubeconfigPath, '--namespace', namespace]);
     expect(r.code).to.equal(1);
     expect(r.stdout).to.equal('');
     expect(r.stderr).to.include('there is no DataCollectionPolicy "default"');

@@ -95,6 +95,13 @@ export class TestCluster {
     await this.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/datacollectionpolicies.datacollection.arc.io']);
   }
 
+  /** The CRD installed, the operator namespace present and no policy yet: where every operator test starts. */
+  async resetPolicy(): Promise<void> {
+    await this.ensureCrd();
+    await this.ensureNamespace('dcp-system');
+    await this.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
+  }
+
   /** Nodes managed by kwok (annotation kwok.x-k8s.io/node: fake), with the facts a real kubelet reports. */
   async createNodes(specs: NodeSpec[]): Promise<void> {
     const core = this.core();

@@ -69,10 +69,8 @@ describe('dcp run against the local control plane', function () {
   before(async function () {
     c = cluster();
     kubeconfig = c.kubeconfigPath;
-    await c.ensureCrd();
-    await c.ensureNamespace('dcp-system');
+    await c.resetPolicy();
     await c.ensureNamespace(podsNs);
-    await c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
     await c.createNodes([
       { name: `op-${c.runId}-a`, cpu: '4', instanceType: 'Standard_D4s_v5' },
       { name: `op-${c.runId}-b`, cpu: '8', instanceType: 'Standard_D8s_v5' },

@@ -443,9 +443,7 @@ describe('the PII guard end to end: planted personal and secret values never lea
     c = cluster();
     namespace = `pii-${c.runId}`;
     sinkDir = mkdtempSync(join(tmpdir(), 'dcp-e2e-pii-sink-'));
-    await c.ensureCrd();
-    await c.ensureNamespace('dcp-system');
-    await c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
+    await c.resetPolicy();
     await c.kubectl(['-n', 'dcp-system', 'delete', 'configmap', 'dcp-billing', '--ignore-not-found']);
   });
 

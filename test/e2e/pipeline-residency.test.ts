@@ -98,9 +98,7 @@ describe('residency and delivery of dcp run: regional, central, outage, forwardi
 
   before(async function () {
     c = cluster();
-    await c.ensureCrd();
-    await c.ensureNamespace('dcp-system');
-    await c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
+    await c.resetPolicy();
     await c.createNodes([
       { name: `res-${c.runId}-a`, cpu: '4', instanceType: 'Standard_D4s_v5' },
       { name: `res-${c.runId}-b`, cpu: '2', instanceType: 'Standard_D2s_v5' },

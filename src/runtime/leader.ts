@@ -272,9 +272,17 @@ export class LeaderElector {
     const ctl = new AbortController();
     const timer = this.clock.setTimeout(() => ctl.abort(new Error('lease release timed out')), this.renewDeadlineMs);
     try {
-      this.see(await this.leases.update(releasedRecord(lease.record, this.wallClock()), lease.resourceVersion, ctl.signal));
+      try {
+        this.see(await this.leases.update(releasedRecord(lease.record, this.wallClock()), lease.resourceVersion, ctl.signal));
+      } catch (err) {
+        if (!(err instanceof Conflict)) throw err;
+        // A renewal cut off by the shutdown may still have been written: read the lease again
+        // and release it if it is still ours; if someone else holds it, there is nothing to hand back.
+        const current = await this.leases.get(ctl.signal);
+        if (current === undefined || current.record.holderIdentity !== this.options.identity) return;
+        this.see(await this.leases.update(releasedRecord(current.record, this.wallClock()), current.resourceVersion, ctl.signal));
+      }
     } catch (err) {
-      // Conflict: someone else already wrote the lease, so there is nothing to hand back.
       if (!(err instanceof Conflict)) this.report(err);
     } finally {
       this.clock.clearTimeout(timer);

@@ -6,15 +6,26 @@ import { LeaseClient } from '../../src/kube/lease.js';
 import { LeaderElector, LeadershipLost } from '../../src/runtime/leader.js';
 import { cluster, type TestCluster } from './harness.js';
 
-/** The real client, with a switch that makes every request fail as if the network were cut. */
+/**
+ * The real client, with a switch that makes every request fail as if the network were cut, and
+ * one that lets the next write reach the server but loses its response.
+ */
 class CuttableTransport implements KubeTransport {
   cut = false;
+  /** Called once, after the next PUT has been applied by the server and before its response is dropped. */
+  onNextWriteLost: (() => void) | undefined;
   constructor(private readonly inner: KubeTransport) {}
   stream(req: KubeRequest): Promise<ResponseStream> {
     return this.cut ? Promise.reject(new TransportError('network cut by the test')) : this.inner.stream(req);
   }
-  json(req: KubeRequest): Promise<unknown> {
-    return this.cut ? Promise.reject(new TransportError('network cut by the test')) : this.inner.json(req);
+  async json(req: KubeRequest): Promise<unknown> {
+    if (this.cut) throw new TransportError('network cut by the test');
+    const lost = req.method === 'PUT' ? this.onNextWriteLost : undefined;
+    const res = await this.inner.json(req);
+    if (lost === undefined) return res;
+    this.onNextWriteLost = undefined;
+    lost();
+    throw new TransportError('response lost by the test');
   }
 }
 
@@ -112,13 +123,34 @@ describe('lease leader election on the real API server', function () {
     expect(b.elector.isLeader, 'b waits while a renews').to.equal(false);
     expect(b.elector.leader).to.equal('a');
 
+    // b is cut off while a shuts down, so the released record can be read before b takes it.
+    b.transport.cut = true;
     a.ctl.abort();
     await a.done;
     const released = await new LeaseClient(new KubeClient(c.kc), namespace, lease).get();
-    expect(released?.record, 'a released the lease').to.deep.include({ leaseDurationSeconds: 1 });
+    expect(released?.record, 'a released the lease').to.deep.include({ holderIdentity: '', leaseDurationSeconds: 1 });
+    b.transport.cut = false;
     await eventually('b leads', () => b.elector.isLeader);
     expectNoOverlap(marks);
     expect(marks.map(([id, what]) => `${id}:${what}`)).to.deep.equal(['a:start', 'a:stop', 'b:start']);
+  });
+
+  it('releases the lease on shutdown even when its last renewal was written but not acknowledged', async function () {
+    const lease = `dcp-e2e-${c.runId}-lost`;
+    const marks: Mark[] = [];
+    const a = candidate('a', lease, marks);
+    await eventually('a leads', () => a.elector.isLeader);
+    // The renewal lands, its response is lost, and a shuts down at that moment: a's last seen
+    // resourceVersion is stale, so its first release attempt conflicts with its own write.
+    let renewalLost = false;
+    a.transport.onNextWriteLost = () => {
+      renewalLost = true;
+      a.ctl.abort();
+    };
+    await a.done;
+    expect(renewalLost, 'a renewal was lost').to.equal(true);
+    const released = await new LeaseClient(new KubeClient(c.kc), namespace, lease).get();
+    expect(released?.record, 'a released the lease').to.deep.include({ holderIdentity: '', leaseDurationSeconds: 1 });
   });
 
   it('stops a leader that cannot renew by the deadline, before a standby takes over', async function () {

@@ -1,5 +1,5 @@
 // Property: personal and secret values planted in Nodes, Pods, Events and Secrets never reach the store, the files or any sink.
-import { createHash, createPrivateKey, createPublicKey, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { deviceIdOf } from '../../src/collectors/host-os.js';
 import { projectNode } from '../../src/collectors/projections.js';
 import { DEVICE_KEY_SECRET, keyOfSecret } from '../../src/collectors/device-key.js';
 import { encodeRecord } from '../../src/store/record.js';
+import { ed25519Key, selfSignedCertificate } from '../../hack/certs.js';
 import { cluster, RUN_LABEL, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
 import {
@@ -122,11 +123,6 @@ interface Planted {
 }
 
 const b64url = (b: Uint8Array | string): string => Buffer.from(b).toString('base64url');
-const pemOf = (label: string, der: Buffer): string => `-----BEGIN ${label}-----\n${(der.toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END ${label}-----\n`;
-
-// PKCS#8 of an Ed25519 key: any 32 bytes are a valid private key, so fast-check's bytes give real keys.
-const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const ed25519Key = (seed: Uint8Array): KeyObject => createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, Buffer.from(seed)]), format: 'der', type: 'pkcs8' });
 
 function finish(r: RawCase, index: number): Planted {
   const marker = `zq${index.toString(36).padStart(2, '0')}${r.rand}`;
@@ -180,54 +176,20 @@ function finish(r: RawCase, index: number): Planted {
 // ---------------------------------------------------------------------------------------------
 // A real X.509 certificate (Ed25519, self-signed) whose subject and SANs are planted values
 
-function derLength(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v % 256);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-const tlv = (tag: number, ...content: Buffer[]): Buffer => {
-  const body = Buffer.concat(content);
-  return Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
-};
-const seq = (...c: Buffer[]): Buffer => tlv(0x30, ...c);
-function oid(dotted: string): Buffer {
-  const [x = 0, y = 0, ...rest] = dotted.split('.').map(Number);
-  const bytes = [40 * x + y];
-  for (const p of rest) {
-    const group = [p & 0x7f];
-    for (let v = p >>> 7; v > 0; v >>>= 7) group.unshift((v & 0x7f) | 0x80);
-    bytes.push(...group);
-  }
-  return tlv(0x06, Buffer.from(bytes));
-}
-const utcTime = (d: Date): Buffer => tlv(0x17, Buffer.from(`${d.toISOString().slice(2, 19).replace(/[-:T]/g, '')}Z`));
-const rdn = (type: string, value: Buffer): Buffer => tlv(0x31, seq(oid(type), value));
-
 function certificate(p: Omit<Planted, 'certPem'>, key: KeyObject): string {
-  const ed25519 = seq(oid('1.3.101.112'));
-  const name = seq(
-    rdn('2.5.4.3', tlv(0x0c, Buffer.from(p.hostname))),
-    rdn('2.5.4.10', tlv(0x0c, Buffer.from(p.userName))),
-    rdn('1.2.840.113549.1.9.1', tlv(0x16, Buffer.from(p.email))),
-  );
-  const serial = Buffer.from(p.raw.serial);
-  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
-  const ip = Buffer.from(p.ipv4.split('.').map(Number));
-  const san = seq(oid('2.5.29.17'), tlv(0x04, seq(tlv(0x82, Buffer.from(p.hostname)), tlv(0x82, Buffer.from(p.nodeName)), tlv(0x81, Buffer.from(p.email)), tlv(0x87, ip))));
   const now = Date.now();
-  const tbs = seq(
-    tlv(0xa0, tlv(0x02, Buffer.from([2]))),
-    tlv(0x02, serial),
-    ed25519,
-    name,
-    seq(utcTime(new Date(now - 86_400_000)), utcTime(new Date(now + 90 * 86_400_000))),
-    name,
-    createPublicKey(key).export({ format: 'der', type: 'spki' }),
-    tlv(0xa3, seq(san)),
-  );
-  const signature = sign(null, tbs, key);
-  return pemOf('CERTIFICATE', seq(tbs, ed25519, tlv(0x03, Buffer.from([0]), signature)));
+  return selfSignedCertificate({
+    commonName: p.hostname,
+    organization: p.userName,
+    email: p.email,
+    notBefore: new Date(now - 86_400_000),
+    notAfter: new Date(now + 90 * 86_400_000),
+    dnsNames: [p.hostname, p.nodeName],
+    emails: [p.email],
+    ipv4: [p.ipv4],
+    serial: p.raw.serial,
+    key,
+  }).certPem;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -85,3 +85,10 @@ export function selfSignedCertificate(spec: CertificateSpec): { certPem: string;
     keyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
   };
 }
+
+/** A PKCS#10 certificate signing request (Ed25519), PEM: what a CertificateSigningRequest's spec.request holds. */
+export function certificateRequest(commonName: string, key: KeyObject = generateKeyPairSync('ed25519').privateKey): string {
+  const ed25519 = seq(oid('1.3.101.112'));
+  const info = seq(tlv(0x02, Buffer.from([0])), seq(rdn('2.5.4.3', tlv(0x0c, Buffer.from(commonName)))), createPublicKey(key).export({ format: 'der', type: 'spki' }), tlv(0xa0));
+  return pemOf('CERTIFICATE REQUEST', seq(info, ed25519, tlv(0x03, Buffer.from([0]), sign(null, info, key))));
+}

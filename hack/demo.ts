@@ -126,7 +126,7 @@ async function main(): Promise<number> {
       const s = await policyStatus();
       const ready = s?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
       const counted = (s?.inventory?.nodes ?? 0) >= nodes && (s?.inventory?.pods ?? 0) >= pods;
-      const collected = (s?.categories?.controlPlane?.eventsEmitted ?? 0) > 0 && (s?.categories?.hostOs?.eventsEmitted ?? 0) > 0;
+      const collected = ['controlPlane', 'hostOs', 'hostErrors', 'linuxVm', 'security'].every((c) => (s?.categories?.[c]?.eventsEmitted ?? 0) > 0);
       if (ready && counted && collected) break;
       if (operator.exitCode !== null) throw new Error('dcp run exited');
       await new Promise((r) => setTimeout(r, 500));

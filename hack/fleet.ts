@@ -1,5 +1,5 @@
 // Seeds a simulated fleet that looks like a real one: kwok Nodes of mixed Azure sizes, Pods in several
-// namespaces (some Pending, some Failed) and a few Warning Events. Used by the demo and the benchmarks.
+// namespaces (some Pending, some Failed), a few Warning Events and TLS Secrets. Used by the demo and the benchmarks.
 //   node dist/hack/fleet.js --kubeconfig F [--nodes 50] [--pods 1500] [--prefix fleet]
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, type KubeTransport } from '../src/kube/client.js';
 import { Conflict, NotFound } from '../src/kube/errors.js';
+import { selfSignedCertificate } from './certs.js';
 
 export interface FleetOptions {
   nodes: number;
@@ -16,6 +17,7 @@ export interface FleetOptions {
   /** Share of Pods patched to Failed, and share left Pending on a Node that does not exist. */
   failedRatio?: number;
   pendingRatio?: number;
+  /** Warning Events about Nodes and system Pods, and TLS Secrets in kube-system. @default true */
   warningEvents?: boolean;
   concurrency?: number;
   /** Called after each batch with how many objects exist so far. */
@@ -201,7 +203,10 @@ export async function seedFleet(t: KubeTransport, options: FleetOptions): Promis
     },
     (d) => options.onProgress?.('pods', d, options.pods),
   );
-  if (options.warningEvents ?? true) await seedWarningEvents(t, prefix, Math.min(options.nodes, 3));
+  if (options.warningEvents ?? true) {
+    await seedWarningEvents(t, prefix, Math.min(options.nodes, 4));
+    await seedCertificates(t, prefix);
+  }
   return { failed, pending };
 }
 
@@ -212,6 +217,7 @@ export async function seedWarningEvents(t: KubeTransport, prefix: string, nodes:
     { reason: 'KernelOops', message: 'kernel: BUG: unable to handle page fault for address: ffff8881 at 10.224.0.4' },
     { reason: 'NodeNotReady', message: 'Node is not ready' },
     { reason: 'FrequentContainerdRestart', message: 'containerd restarted 5 times in 20 minutes' },
+    { reason: 'Rebooted', message: 'Node has been rebooted, boot id changed' },
   ];
   for (let i = 0; i < nodes; i++) {
     const node = `${prefix}-${String(i).padStart(4, '0')}`;
@@ -227,6 +233,36 @@ export async function seedWarningEvents(t: KubeTransport, prefix: string, nodes:
       firstTimestamp: now,
       lastTimestamp: now,
       count: 1,
+    });
+  }
+  // A system Pod in a crash loop, as the kubelet reports it.
+  await createIgnoringConflict(t, '/api/v1/namespaces/kube-system/events', {
+    metadata: { name: `coredns-${prefix}.${randomBytes(6).toString('hex')}`, namespace: 'kube-system' },
+    involvedObject: { kind: 'Pod', name: `coredns-${prefix}`, namespace: 'kube-system', apiVersion: 'v1' },
+    reason: 'BackOff',
+    message: 'Back-off restarting failed container coredns',
+    type: 'Warning',
+    source: { component: 'kubelet' },
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 4,
+  });
+}
+
+/** TLS Secrets in kube-system as an ingress and a webhook keep them: one valid for months, one about to expire. */
+export async function seedCertificates(t: KubeTransport, prefix: string): Promise<void> {
+  const now = Date.now();
+  const day = 86_400_000;
+  const secrets = [
+    { name: `${prefix}-ingress-tls`, cn: 'ingress.contoso.example', from: now - 30 * day, to: now + 335 * day },
+    { name: `${prefix}-webhook-tls`, cn: 'webhook.kube-system.svc', from: now - 80 * day, to: now + 10 * day },
+  ];
+  for (const s of secrets) {
+    const { certPem, keyPem } = selfSignedCertificate({ commonName: s.cn, dnsNames: [s.cn], notBefore: new Date(s.from), notAfter: new Date(s.to) });
+    await createIgnoringConflict(t, '/api/v1/namespaces/kube-system/secrets', {
+      metadata: { name: s.name, namespace: 'kube-system' },
+      type: 'kubernetes.io/tls',
+      stringData: { 'tls.crt': certPem, 'tls.key': keyPem },
     });
   }
 }

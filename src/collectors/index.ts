@@ -7,3 +7,5 @@ export * from './host-os.js';
 export * from './metering.js';
 export * from './billing-state.js';
 export * from './billing.js';
+export * from './host-events.js';
+export * from './security.js';

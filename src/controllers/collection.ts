@@ -7,8 +7,11 @@ import {
   ConfigMapMeterStateStore,
   denyNodeIdentifiers,
   getOrCreateDeviceKey,
+  HostErrorsCollector,
   HostOsCollector,
   InventoryCollector,
+  LinuxVmCollector,
+  SecurityCollector,
   registerInventoryGauges,
   wallClock,
   type Collector,
@@ -197,10 +200,15 @@ export class Collection {
     const common = { kubeSystem, spec, emit, clock: this.clock, log };
     const inventory = new InventoryCollector({ ...common, nodes, pods, onSnapshot: () => this.options.onChange() });
     registerInventoryGauges(this.options.registry, inventory.counter);
+    const { registry } = this.options;
     const collectors: Collector[] = [
       inventory,
       new HostOsCollector({ ...common, nodes, denySet: this.denySet, deviceKey: (signal) => getOrCreateDeviceKey({ transport, namespace, signal }) }),
       new BillingMeter({ ...common, nodes, store: new ConfigMapMeterStateStore({ transport, namespace }) }),
+      // These watch what they read (Events, TLS Secrets, CSRs) only while their category is enabled.
+      new HostErrorsCollector({ ...common, transport, registry, denySet: this.denySet }),
+      new LinuxVmCollector({ ...common, transport, registry, denySet: this.denySet }),
+      new SecurityCollector({ ...common, transport, registry }),
     ];
     const unsubscribeDeny = denyNodeIdentifiers(nodes, this.denySet);
     // Status follows Pod and Node changes within ~50 ms without a write per change.

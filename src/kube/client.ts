@@ -38,10 +38,22 @@ export interface ResponseStream extends AsyncIterable<Buffer> {
   close(): void;
 }
 
-/** What a cache or the leader elector needs from the API server: a stream and a JSON call. */
+/** A whole text body and its status code. */
+export interface TextResponse {
+  readonly statusCode: number;
+  readonly body: string;
+}
+
+/** What a cache or the leader elector needs from the API server: a stream and a JSON call (and, optionally, a text call). */
 export interface KubeTransport {
   stream(req: KubeRequest): Promise<ResponseStream>;
   json(req: KubeRequest): Promise<unknown>;
+  /**
+   * A small text body (health checks) whatever the status code: `/readyz?verbose` answers 500 with
+   * the very lines that say which check failed. Optional, so transports that wrap or fake the two
+   * calls above need not grow; without it callers fall back to `stream` (2xx bodies only).
+   */
+  text?(req: KubeRequest): Promise<TextResponse>;
 }
 
 export interface KubeClientOptions {
@@ -52,6 +64,7 @@ export interface KubeClientOptions {
 const DEFAULT_IDLE_MS = 60_000;
 // Error bodies are Status objects of a few hundred bytes; anything much larger is not worth keeping.
 const MAX_ERROR_BODY = 64 * 1024;
+const MAX_TEXT_BODY = 1024 * 1024;
 
 export function buildQuery(query: Readonly<Record<string, QueryValue>> | undefined): string {
   if (query === undefined) return '';
@@ -87,6 +100,24 @@ export class KubeClient implements KubeTransport {
   async json(req: KubeRequest): Promise<unknown> {
     const res = await this.stream(req);
     return readJson(res);
+  }
+
+  async text(req: KubeRequest): Promise<TextResponse> {
+    const { server, opts } = await this.requestOptions(req);
+    opts.headers = { ...opts.headers, Accept: 'text/plain, */*' };
+    const res = await openStream(server, opts, req, true);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res) {
+      size += chunk.length;
+      // A health check answers in a few kB; a runaway body is cut rather than held.
+      if (size > MAX_TEXT_BODY) {
+        res.close();
+        throw new MalformedResponse(`${req.path}: text body larger than ${MAX_TEXT_BODY} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return { statusCode: res.statusCode, body: Buffer.concat(chunks, size).toString('utf8') };
   }
 
   /** Closes the pooled idle connections (at shutdown, after every request has ended). */
@@ -147,7 +178,8 @@ export class KubeClient implements KubeTransport {
   }
 }
 
-function openStream(server: URL, opts: https.RequestOptions, req: KubeRequest): Promise<ResponseStream> {
+/** `anyStatus`: hand over the body of every status instead of turning non-2xx into typed errors. */
+function openStream(server: URL, opts: https.RequestOptions, req: KubeRequest, anyStatus = false): Promise<ResponseStream> {
   const idleMs = req.idleTimeoutMs ?? DEFAULT_IDLE_MS;
   const idleError = req.idleError ?? ((ms: number) => new RequestStalled(ms));
   const outer = req.signal;
@@ -203,7 +235,7 @@ function openStream(server: URL, opts: https.RequestOptions, req: KubeRequest): 
       res = response;
       touch();
       const status = response.statusCode ?? 0;
-      if (status < 200 || status > 299) {
+      if (!anyStatus && (status < 200 || status > 299)) {
         void readErrorBody(response).then(
           (body) => {
             if (endedBy !== undefined) return;

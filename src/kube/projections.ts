@@ -1,4 +1,4 @@
-// What the caches keep of Events and TLS Secrets (Node, Pod and Namespace projections live in collectors/projections.ts).
+// What the caches keep of Events, TLS Secrets and CSRs (Node, Pod and Namespace projections live in collectors/projections.ts).
 import { X509Certificate } from 'node:crypto';
 import { asRecord, asString, metadataOf } from './resource.js';
 
@@ -116,5 +116,58 @@ export function projectTlsSecret(obj: unknown): TlsSecretInfo | undefined {
     return { uid, certificates, error: certificates.length === 0 ? 'tls.crt holds no PEM certificate' : '' };
   } catch (err) {
     return { uid, certificates: [], error: `tls.crt: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/**
+ * A certificates.k8s.io/v1 CertificateSigningRequest: its signer, its conditions and the certificate
+ * it was issued. NOTE: spec.request, spec.username, spec.uid, spec.groups and spec.extra are never
+ * read: the request is the requester's key material and the rest names a person or a machine.
+ */
+export interface CsrInfo {
+  readonly uid: string;
+  /** e.g. kubernetes.io/kube-apiserver-client-kubelet: a fixed signer name, not a person. */
+  readonly signerName: string;
+  readonly approved: boolean;
+  readonly denied: boolean;
+  /** The signer could not issue, or (for this operator) the issued certificate is withdrawn. */
+  readonly failed: boolean;
+  /** status.certificate, leaf first; empty until the signer issues one. */
+  readonly certificates: readonly CertificateInfo[];
+  /** Why status.certificate could not be read, '' if it could or is absent. */
+  readonly error: string;
+}
+
+/** True when `conditions` holds `type` with status True (objects written before status was required have none). */
+function hasCondition(conditions: readonly unknown[], type: string): boolean {
+  return conditions.some((c) => {
+    const r = asRecord(c);
+    const status = asString(r?.['status']);
+    return asString(r?.['type']) === type && (status === undefined || status === 'True');
+  });
+}
+
+export function projectCsr(obj: unknown): CsrInfo | undefined {
+  const uid = uidOf(obj);
+  if (uid === undefined) return undefined;
+  const o = asRecord(obj);
+  const status = asRecord(o?.['status']);
+  const rawConditions = status?.['conditions'];
+  const conditions: readonly unknown[] = Array.isArray(rawConditions) ? rawConditions : [];
+  const info = {
+    uid,
+    signerName: str(asRecord(o?.['spec'])?.['signerName']),
+    approved: hasCondition(conditions, 'Approved'),
+    denied: hasCondition(conditions, 'Denied'),
+    failed: hasCondition(conditions, 'Failed'),
+  };
+  // status.certificate is []byte in Go: base64 of the PEM chain in JSON.
+  const crt = asString(status?.['certificate']);
+  if (crt === undefined || crt === '') return { ...info, certificates: [], error: '' };
+  try {
+    const certificates = parseCertificates(Buffer.from(crt, 'base64').toString('utf8'));
+    return { ...info, certificates, error: certificates.length === 0 ? 'status.certificate holds no PEM certificate' : '' };
+  } catch (err) {
+    return { ...info, certificates: [], error: `status.certificate: ${err instanceof Error ? err.message : String(err)}` };
   }
 }

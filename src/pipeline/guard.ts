@@ -57,17 +57,30 @@ const PATTERNS: readonly { kind: PiiKind; re: RegExp; accept?: (m: RegExpExecArr
 // Runs of characters an IPv6 address is made of; each run with two or more colons is a candidate.
 const IPV6_RUN = /[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*/g;
 
-function containsIpv6(text: string): boolean {
+/** The IPv6 addresses in `text`, as [start, end) spans. */
+function ipv6Spans(text: string): [number, number][] {
+  const spans: [number, number][] = [];
   for (const m of text.matchAll(IPV6_RUN)) {
     // A run glued to a word (C++'s `std::vector`, Rust's `io::Error`) is a path, not an address.
     if (/[G-Zg-z_]/.test(text.charAt(m.index - 1))) continue;
     const run = m[0].replace(/\.+$/, '');
     // Also try without one colon that punctuation ("addr fe80::1: refused") may have glued on.
-    const variants = [run, run.replace(/:$/, ''), run.replace(/^:/, ''), run.replace(/:$/, '').replace(/^:/, '')];
-    // '::' alone (also C++'s 'ns::name') names no host; demand a hex digit.
-    if (variants.some((v) => /[0-9A-Fa-f]/.test(v) && isIPv6(v))) return true;
+    const lead = run.startsWith(':') ? 1 : 0;
+    const trail = run.endsWith(':') ? 1 : 0;
+    for (const [l, t] of [[0, 0], [0, trail], [lead, 0], [lead, trail]] as const) {
+      const v = run.slice(l, run.length - t);
+      // '::' alone (also C++'s 'ns::name') names no host; demand a hex digit.
+      if (/[0-9A-Fa-f]/.test(v) && isIPv6(v)) {
+        spans.push([m.index + l, m.index + run.length - t]);
+        break;
+      }
+    }
   }
-  return false;
+  return spans;
+}
+
+function containsIpv6(text: string): boolean {
+  return ipv6Spans(text).length > 0;
 }
 
 /** The pattern-detectable kinds of PII in `text` (without the deny-set). */
@@ -85,6 +98,65 @@ export function detectPii(text: string, options: { allowUuid?: boolean } = {}): 
   }
   if (containsIpv6(text)) found.push('ipv6');
   return found;
+}
+
+/** What each kind of finding becomes in redacted text: a bracketed word that no pattern matches. */
+export const PII_PLACEHOLDERS: Readonly<Record<PiiKind, string>> = {
+  email: '<email>',
+  ipv4: '<ip>',
+  ipv6: '<ip>',
+  mac: '<mac>',
+  uuid: '<uuid>',
+  jwt: '<token>',
+  authHeader: '<token>',
+  credential: '<secret>',
+  pem: '<key>',
+  keyMaterial: '<key>',
+  // What DenySet.redact is usually given: the deny set holds node names, hostnames and systemUUIDs.
+  denied: '<node>',
+};
+
+// A whole armoured block: the pattern only sees its armour lines, but the base64 between them is the key.
+const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]*-----[\s\S]*?-----END [A-Z0-9 ]*-----/g;
+
+/** Replaces the [start, end) spans (sorted, not overlapping) of `text` by `placeholder`. */
+function replaceSpans(text: string, spans: readonly (readonly [number, number])[], placeholder: string): string {
+  if (spans.length === 0) return text;
+  let out = '';
+  let cursor = 0;
+  for (const [start, end] of spans) {
+    out += text.slice(cursor, start) + placeholder;
+    cursor = end;
+  }
+  return out + text.slice(cursor);
+}
+
+function patternSpans(text: string, re: RegExp, accept: ((m: RegExpExecArray) => boolean) | undefined): [number, number][] {
+  const spans: [number, number][] = [];
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (!accept || accept(m)) spans.push([m.index, m.index + m[0].length]);
+  }
+  return spans;
+}
+
+/**
+ * `text` with every finding of detectPii replaced by its placeholder (`<email>`, `<ip>`, `<mac>`,
+ * `<uuid>`, `<token>`, `<secret>`, `<key>`), using the same patterns and acceptance rules, so what
+ * detectPii would flag is exactly what goes. IPv6 comes right after e-mail, before the MAC and IPv4
+ * patterns could take bits of an address (`::ffff:10.0.0.1`) and leave the rest. A replacement can
+ * join what was around it into a new finding, so passes repeat until none is left.
+ */
+export function redactPii(text: string): string {
+  let out = text.replace(PEM_BLOCK, PII_PLACEHOLDERS.pem);
+  for (let pass = 0; pass < 4; pass++) {
+    for (const { kind, re, accept } of PATTERNS) {
+      out = replaceSpans(out, patternSpans(out, re, accept), PII_PLACEHOLDERS[kind]);
+      if (kind === 'email') out = replaceSpans(out, ipv6Spans(out), PII_PLACEHOLDERS.ipv6);
+    }
+    if (detectPii(out).length === 0) break;
+  }
+  return out;
 }
 
 const TOKEN = /[\p{L}\p{N}]+/gu;
@@ -140,17 +212,48 @@ export class DenySet {
     if (this.count === 0) return false;
     const lower = text.toLowerCase();
     for (const t of lower.matchAll(TOKEN)) {
-      const bucket = this.byFirstToken.get(t[0]);
-      if (!bucket) continue;
-      for (const [entry, offset] of bucket) {
-        const start = t.index - offset;
-        if (start < 0 || !lower.startsWith(entry, start)) continue;
-        const after = lower.slice(start + entry.length, start + entry.length + 2);
-        const endsInWord = /[\p{L}\p{N}]$/u.test(entry);
-        if (!endsInWord || !/^[\p{L}\p{N}]/u.test(after)) return true;
-      }
+      if (this.longestAt(lower, t[0], t.index, 0) !== undefined) return true;
     }
     return false;
+  }
+
+  /**
+   * `text` with every occurrence of an entry, on the boundaries `matches` uses, replaced by
+   * `placeholder` (the longest entry wins where several start at one place). Lower-casing changes
+   * the length of a few characters (the dotted capital I); text holding one comes back lower-cased.
+   */
+  redact(text: string, placeholder: string): string {
+    if (this.count === 0) return text;
+    const lower = text.toLowerCase();
+    const source = lower.length === text.length ? text : lower;
+    let out = '';
+    let cursor = 0;
+    for (const t of lower.matchAll(TOKEN)) {
+      if (t.index < cursor) continue;
+      const end = this.longestAt(lower, t[0], t.index, cursor);
+      if (end === undefined) continue;
+      const start = end[0];
+      out += source.slice(cursor, start) + placeholder;
+      cursor = end[1];
+    }
+    return out + source.slice(cursor);
+  }
+
+  /** The longest entry starting with the word `token` (at `index` of `lower`) that occurs there, not before `from`. */
+  private longestAt(lower: string, token: string, index: number, from: number): [number, number] | undefined {
+    const bucket = this.byFirstToken.get(token);
+    if (!bucket) return undefined;
+    let best: [number, number] | undefined;
+    for (const [entry, offset] of bucket) {
+      const start = index - offset;
+      if (start < from || !lower.startsWith(entry, start)) continue;
+      const end = start + entry.length;
+      const after = lower.slice(end, end + 2);
+      const endsInWord = /[\p{L}\p{N}]$/u.test(entry);
+      if (endsInWord && /^[\p{L}\p{N}]/u.test(after)) continue;
+      if (best === undefined || end - start > best[1] - best[0]) best = [start, end];
+    }
+    return best;
   }
 }
 

@@ -1,0 +1,554 @@
+// security: one CertificateStatus per TLS Secret and issued CSR certificate, and one KmsStatus; validity, fingerprints and health only.
+import type { PolicySpec } from '../api/policy.js';
+import type { KubeRequest, KubeTransport } from '../kube/client.js';
+import { errorFromStatus, Forbidden, parseStatus, Unauthorized } from '../kube/errors.js';
+import { projectCsr, projectTlsSecret, type CertificateInfo, type CsrInfo, type TlsSecretInfo } from '../kube/projections.js';
+import { asRecord, asString, collectionPath } from '../kube/resource.js';
+import { buildEvent } from '../pipeline/envelope.js';
+import type { CertificateState, CertificateStatusData, ClusterRef, DcpEvent, EventOf, KmsStatusData } from '../pipeline/event.js';
+import { silentLog, type Log } from '../pipeline/log.js';
+import type { Registry } from '../pipeline/metrics.js';
+import { Backoff } from '../runtime/backoff.js';
+import { TLS_SECRET_SELECTOR, tlsSecretCache } from '../runtime/caches.js';
+import type { Clock, TimerHandle } from '../runtime/clock.js';
+import { Reflector } from '../runtime/reflector.js';
+import type { ChangeHandler } from '../runtime/store.js';
+import { clusterRef, wallClock, Wakeup, type Collector, type EmitEvents } from './collector.js';
+import type { NamespaceProjection } from './projections.js';
+
+const DAY_MS = 86_400_000;
+/** A fact is reported once per day per state (and at once when the state changes). */
+const DAY_SECONDS = 86_400;
+
+export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+export const KEY_ID_HASH_METRIC = 'apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds';
+
+// ---- certificates ----
+
+/**
+ * Where a certificate stands at `nowMs`. Both ends of the validity period are inclusive (RFC 5280
+ * 4.1.2.5), so a certificate is expired only after notAfter; it is expiring from exactly
+ * `expiryWarningDays` days before notAfter.
+ */
+export function certificateState(cert: { notBefore: string; notAfter: string }, nowMs: number, expiryWarningDays: number): CertificateState {
+  const notBefore = Date.parse(cert.notBefore);
+  const notAfter = Date.parse(cert.notAfter);
+  if (nowMs < notBefore) return 'notYetValid';
+  if (nowMs > notAfter) return 'expired';
+  if (notAfter - nowMs <= expiryWarningDays * DAY_MS) return 'expiring';
+  return 'valid';
+}
+
+/** SHA-256 fingerprint as the schema wants it: lower-case hex, no colons (openssl and node print `AB:CD:…`). */
+export function fingerprintHex(cert: CertificateInfo): string {
+  return cert.fingerprintSha256.replace(/:/g, '').toLowerCase();
+}
+
+/**
+ * The event data of one certificate: validity and fingerprint only. NOTE: the serial number, subject,
+ * SANs and the Secret's or CSR's name and namespace are left out on purpose: they name hosts and people.
+ */
+export function certificateStatusData(
+  cert: CertificateInfo,
+  nowMs: number,
+  expiryWarningDays: number,
+  source: 'secret' | 'csr',
+  renewed?: boolean,
+): CertificateStatusData {
+  return {
+    notBefore: new Date(cert.notBefore).toISOString(),
+    notAfter: new Date(cert.notAfter).toISOString(),
+    daysToExpiry: Math.floor((Date.parse(cert.notAfter) - nowMs) / DAY_MS),
+    fingerprintSha256: fingerprintHex(cert),
+    state: renewed === true ? 'renewed' : certificateState(cert, nowMs, expiryWarningDays),
+    source,
+  };
+}
+
+/**
+ * The data of a CSR's issued leaf. Kubernetes has no revocation API; a CSR that was issued and later
+ * got a Failed condition (how a signer or an admin withdraws it) is the closest fact, so it is 'revoked'.
+ */
+export function csrStatusData(csr: CsrInfo, nowMs: number, expiryWarningDays: number): CertificateStatusData | undefined {
+  const leaf = csr.certificates[0];
+  if (leaf === undefined) return undefined;
+  const data = certificateStatusData(leaf, nowMs, expiryWarningDays, 'csr');
+  return csr.failed ? { ...data, state: 'revoked' } : data;
+}
+
+/** The CertificateStatus event: the fingerprint and state are the source key, so one state is one event a day. */
+export function certificateEvent(cluster: ClusterRef, nowMs: number, data: CertificateStatusData): EventOf<'CertificateStatus'> {
+  return buildEvent({
+    name: 'CertificateStatus',
+    cluster,
+    time: new Date(nowMs),
+    sourceKey: `${data.fingerprintSha256}:${data.state}`,
+    bucketSeconds: DAY_SECONDS,
+    data,
+  });
+}
+
+// ---- KMS ----
+
+interface KmsCheck {
+  readonly name: string;
+  readonly ok: boolean;
+}
+
+/** The kms-providers (KMS v2, or with config reload) or kms-provider-N (older servers) lines of `/readyz?verbose`. */
+function kmsChecks(readyzVerbose: string): KmsCheck[] {
+  const out: KmsCheck[] = [];
+  for (const raw of readyzVerbose.split('\n')) {
+    const m = /^\[([+-])\](kms-providers?(?:-[^\s]+)?)\s/.exec(raw.trim() + ' ');
+    if (m?.[1] !== undefined && m[2] !== undefined) out.push({ name: m[2], ok: m[1] === '+' });
+  }
+  return out;
+}
+
+/** Labels of one exposition-format sample, unescaped. */
+function labelsOf(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+    if (m[1] !== undefined && m[2] !== undefined) out.set(m[1], m[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)));
+  }
+  return out;
+}
+
+interface KeyIdSample {
+  readonly provider: string;
+  readonly keyIdHash: string;
+  readonly at: number;
+}
+
+/** The key_id_hash samples of the envelope-encryption metric; hashes not shaped like hex are skipped. */
+function keyIdSamples(metrics: string): KeyIdSample[] {
+  const out: KeyIdSample[] = [];
+  for (const raw of metrics.split('\n')) {
+    const line = raw.trim();
+    // The exact name followed by '{': ..._key_id_hash_status_last_timestamp_seconds is another metric.
+    if (!line.startsWith(`${KEY_ID_HASH_METRIC}{`)) continue;
+    const close = line.lastIndexOf('}');
+    if (close === -1) continue;
+    const labels = labelsOf(line.slice(KEY_ID_HASH_METRIC.length + 1, close));
+    const at = Number(line.slice(close + 1).trim().split(/\s+/)[0]);
+    const hash = (labels.get('key_id_hash') ?? '').replace(/^sha256:/i, '').toLowerCase();
+    if (!/^[0-9a-f]{32,64}$/.test(hash) || !Number.isFinite(at)) continue;
+    out.push({ provider: labels.get('provider_name') ?? '', keyIdHash: hash, at });
+  }
+  return out;
+}
+
+/**
+ * KMS health from the text of `/readyz?verbose` and, optionally, `/metrics` (only the envelope
+ * key-ID lines are needed). No kms check: no KMS configured, which is healthy. The aggregate
+ * `kms-providers` check does not say which provider failed, so a failing one counts none healthy.
+ * keyIdHash is the API server's own hash of the newest key ID in use: a hash, never the key ID.
+ */
+export function kmsStatusOf(readyzVerbose: string, metrics?: string): KmsStatusData {
+  const checks = kmsChecks(readyzVerbose);
+  if (checks.length === 0) return { providers: 0, healthyProviders: 0, healthy: true };
+  const samples = metrics === undefined ? [] : keyIdSamples(metrics);
+  const aggregate = checks.some((c) => c.name === 'kms-providers');
+  const perProvider = checks.filter((c) => c.name !== 'kms-providers');
+  const healthy = checks.every((c) => c.ok);
+  const named = new Set(samples.map((s) => s.provider).filter((p) => p !== '')).size;
+  const providers = Math.max(aggregate ? 1 : 0, perProvider.length, named);
+  const healthyProviders = healthy ? providers : aggregate ? 0 : perProvider.filter((c) => c.ok).length;
+  const data: KmsStatusData = { providers, healthyProviders, healthy };
+  let newest: KeyIdSample | undefined;
+  for (const s of samples) if (newest === undefined || s.at > newest.at) newest = s;
+  if (newest !== undefined) data.keyIdHash = newest.keyIdHash;
+  return data;
+}
+
+/** The KmsStatus event: its data is its source key, so a change is a new event at once, and the same data one a day. */
+export function kmsEvent(cluster: ClusterRef, nowMs: number, data: KmsStatusData): EventOf<'KmsStatus'> {
+  return buildEvent({ name: 'KmsStatus', cluster, time: new Date(nowMs), sourceKey: `kms:${JSON.stringify(data)}`, bucketSeconds: DAY_SECONDS, data });
+}
+
+/** `/readyz?verbose` as text, 500 included (its body lists the failing checks). */
+async function readReadyz(transport: KubeTransport, signal: AbortSignal | undefined): Promise<string> {
+  const req: KubeRequest = { path: '/readyz', query: { verbose: true }, signal, idleTimeoutMs: 30_000 };
+  if (transport.text === undefined) return (await readLines(transport, req, () => true)).join('\n');
+  const res = await transport.text(req);
+  // Not ready (500) still lists every check; anything else (401, 403, 404 …) is an error of the call.
+  if (res.statusCode === 200 || (res.statusCode === 500 && /^\[[+-]\]/m.test(res.body))) return res.body;
+  let body: unknown;
+  try {
+    body = JSON.parse(res.body);
+  } catch {
+    body = undefined;
+  }
+  throw errorFromStatus(parseStatus(body, res.statusCode));
+}
+
+/** The lines of a 2xx text body that `keep` accepts, read as they stream (the API server's /metrics is megabytes). */
+async function readLines(transport: KubeTransport, req: KubeRequest, keep: (line: string) => boolean): Promise<string[]> {
+  const res = await transport.stream(req);
+  const out: string[] = [];
+  let tail = '';
+  for await (const chunk of res) {
+    const lines = (tail + chunk.toString('utf8')).split('\n');
+    tail = lines.pop() ?? '';
+    for (const line of lines) if (keep(line)) out.push(line);
+  }
+  if (tail !== '' && keep(tail)) out.push(tail);
+  return out;
+}
+
+/**
+ * Reads KMS health once: `/readyz?verbose`, then, only when a kms check exists, the key-ID lines of
+ * `/metrics`. A metrics read that fails is logged and the status is reported without keyIdHash.
+ */
+export async function readKmsStatus(transport: KubeTransport, signal?: AbortSignal, log: Log = silentLog): Promise<KmsStatusData> {
+  const readyz = await readReadyz(transport, signal);
+  if (kmsChecks(readyz).length === 0) return kmsStatusOf(readyz);
+  let metrics: string | undefined;
+  try {
+    const lines = await readLines(transport, { path: '/metrics', signal, idleTimeoutMs: 30_000 }, (l) => l.startsWith(`${KEY_ID_HASH_METRIC}{`));
+    metrics = lines.join('\n');
+  } catch (err) {
+    if (signal?.aborted === true) throw err;
+    log.warn('cannot read the API server metrics; KMS status without key ID', { error: String(err) });
+  }
+  return kmsStatusOf(readyz, metrics);
+}
+
+// ---- preview ----
+
+const LIST_PAGE = 500;
+
+async function* listAll(transport: KubeTransport, path: string, query: Record<string, string>, signal?: AbortSignal): AsyncGenerator<unknown> {
+  let token: string | undefined;
+  do {
+    const page = asRecord(await transport.json({ path, query: { ...query, limit: LIST_PAGE, continue: token }, signal }));
+    const items = page?.['items'];
+    if (Array.isArray(items)) yield* items;
+    token = asString(asRecord(page?.['metadata'])?.['continue']);
+  } while (token !== undefined);
+}
+
+/** What the collector would report right now, read once from the API server (for `dcp preview`): one CertificateStatus per certificate in the configured namespaces' TLS Secrets and issued CSRs, and one KmsStatus. */
+export async function securitySnapshot(options: {
+  transport: KubeTransport;
+  kubeSystem: NamespaceProjection;
+  spec: PolicySpec;
+  nowMs: number;
+  signal?: AbortSignal;
+}): Promise<DcpEvent[]> {
+  const { transport, spec, nowMs, signal } = options;
+  const security = spec.categories.security;
+  const cluster = clusterRef(options.kubeSystem, spec);
+  const events = new Map<string, DcpEvent>();
+  const add = (e: DcpEvent): void => void events.set(e.id, e);
+  for (const ns of new Set(security.certificateNamespaces)) {
+    for await (const obj of listAll(transport, collectionPath('/api/v1/secrets', ns), { fieldSelector: TLS_SECRET_SELECTOR }, signal)) {
+      const leaf = projectTlsSecret(obj)?.certificates[0];
+      if (leaf !== undefined) add(certificateEvent(cluster, nowMs, certificateStatusData(leaf, nowMs, security.expiryWarningDays, 'secret')));
+    }
+  }
+  for await (const obj of listAll(transport, CSR_PATH, {}, signal)) {
+    const csr = projectCsr(obj);
+    const data = csr === undefined ? undefined : csrStatusData(csr, nowMs, security.expiryWarningDays);
+    if (data !== undefined) add(certificateEvent(cluster, nowMs, data));
+  }
+  add(kmsEvent(cluster, nowMs, await readKmsStatus(transport, signal)));
+  return [...events.values()];
+}
+
+// ---- the collector ----
+
+export interface SecurityCollectorOptions {
+  /** The collector owns its reflectors: one tlsSecretCache per certificate namespace and one for CSRs. */
+  readonly transport: KubeTransport;
+  /** The kube-system Namespace (its UID is the cluster id). */
+  readonly kubeSystem: NamespaceProjection;
+  /** The policy spec at start; later ones come through reconfigure(). */
+  readonly spec: PolicySpec;
+  readonly emit: EmitEvents;
+  /** Must read epoch milliseconds. @default wallClock */
+  readonly clock?: Clock;
+  readonly log?: Log;
+  /** Where the reflectors' dcp_watch_* metrics go. */
+  readonly registry?: Registry;
+  /** Certificate states are re-evaluated (valid → expiring → expired) and KMS polled this often (at least 100 ms). @default 300000 */
+  readonly checkIntervalMs?: number;
+  /** Changes are gathered this long, then emitted as one batch. @default 1000 */
+  readonly batchDelayMs?: number;
+}
+
+interface SecretCache {
+  readonly reflector: Reflector<TlsSecretInfo>;
+  readonly stop: AbortController;
+  readonly unsubscribe: () => void;
+}
+
+/**
+ * Watches TLS Secrets in the configured namespaces and all CSRs, and polls KMS health. A flush
+ * evaluates every known certificate against the clock and emits the ones whose event id (fingerprint,
+ * state, day) differs from the last one emitted for that object: so a state change is reported at
+ * once, an unchanged state once a day, and a restart or a new leader repeats only ids already stored.
+ */
+export class SecurityCollector implements Collector {
+  readonly category = 'security' as const;
+  private spec: PolicySpec;
+  private readonly clock: Clock;
+  private readonly log: Log;
+  private readonly checkIntervalMs: number;
+  private readonly batchDelayMs: number;
+  private running = false;
+  /** Wakes the idle loop when the category is enabled again. */
+  private readonly enabledWake: Wakeup;
+  /** Aborts the current enabled period (reflectors, checks); undefined while disabled. */
+  private session: AbortController | undefined;
+  private readonly secretCaches = new Map<string, SecretCache>();
+  private csrs: Reflector<CsrInfo> | undefined;
+  /** Reflectors that were told to stop and have not yet; run() waits for them. */
+  private readonly stopping = new Set<Promise<void>>();
+  /** Object key ('secret:ns/name', 'csr:name', 'kms') → id of the last event stored for it. */
+  private readonly sent = new Map<string, string>();
+  /** Secrets whose leaf changed while watched, not yet reported as renewed. */
+  private readonly renewals = new Set<string>();
+  private kms: KmsStatusData | undefined;
+  private dirty = false;
+  private flushTimer: TimerHandle | undefined;
+  private flushing: Promise<void> | undefined;
+  private readonly retry = new Backoff({ initialMs: 1000, maxMs: 60_000 });
+
+  constructor(private readonly options: SecurityCollectorOptions) {
+    this.spec = options.spec;
+    this.clock = options.clock ?? wallClock;
+    this.log = options.log ?? silentLog;
+    this.checkIntervalMs = Math.max(100, options.checkIntervalMs ?? 300_000);
+    this.batchDelayMs = options.batchDelayMs ?? 1000;
+    this.enabledWake = new Wakeup(this.clock);
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.running) throw new Error('SecurityCollector is already running');
+    this.running = true;
+    try {
+      while (!signal.aborted) {
+        if (this.spec.categories.security.enabled) await this.runEnabled(signal);
+        else await this.enabledWake.sleep(Infinity, signal);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  reconfigure(spec: PolicySpec): void {
+    const was = this.spec.categories.security;
+    this.spec = spec;
+    const now = spec.categories.security;
+    if (!now.enabled) {
+      // NOTE: ending the session forgets what was emitted, which is what makes re-enabling report everything again.
+      this.session?.abort();
+      return;
+    }
+    if (!was.enabled) {
+      this.enabledWake.wake();
+      return;
+    }
+    if (this.session === undefined) return;
+    this.syncNamespaces(this.session.signal);
+    if (was.expiryWarningDays !== now.expiryWarningDays) this.markDirty(0);
+  }
+
+  /** One enabled period: reflectors up, KMS polled and states re-evaluated every check, until disabled or stopped. */
+  private async runEnabled(outer: AbortSignal): Promise<void> {
+    const session = new AbortController();
+    const onStop = (): void => session.abort();
+    outer.addEventListener('abort', onStop, { once: true });
+    this.session = session;
+    const signal = session.signal;
+    const csrs = new Reflector<CsrInfo>({
+      transport: this.options.transport,
+      path: CSR_PATH,
+      project: projectCsr,
+      registry: this.options.registry,
+      onError: (err, reason) => this.watchError('CSR watch restarting', { reason, error: String(err) }, err),
+    });
+    this.csrs = csrs;
+    const unsubscribeCsrs = csrs.store.subscribe(this.onCsr, { replay: true });
+    this.track(csrs.start(signal));
+    this.syncNamespaces(signal);
+    const tick = new Wakeup(this.clock);
+    try {
+      while (!signal.aborted) {
+        await this.pollKms(signal);
+        // The clock moved: a certificate may have become expiring or expired, or a day begun.
+        this.markDirty(0);
+        await tick.sleep(this.checkIntervalMs, signal);
+      }
+    } finally {
+      outer.removeEventListener('abort', onStop);
+      unsubscribeCsrs();
+      this.csrs = undefined;
+      for (const ns of [...this.secretCaches.keys()]) this.stopNamespace(ns);
+      this.session = undefined;
+      if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+      while (this.stopping.size > 0 || this.flushing !== undefined) {
+        await Promise.all([...this.stopping, this.flushing]);
+      }
+      this.sent.clear();
+      this.renewals.clear();
+      this.kms = undefined;
+      this.dirty = false;
+    }
+  }
+
+  /** Reflectors retry on their own; only a refusal (RBAC, credentials) is worth a warning, as retrying will not cure it. */
+  private watchError(message: string, meta: Record<string, unknown>, err: Error): void {
+    if (err instanceof Forbidden || err instanceof Unauthorized) this.log.warn(message, meta);
+    else this.log.debug(message, meta);
+  }
+
+  private track(done: Promise<void>): void {
+    const p = done.catch((err: unknown) => {
+      this.log.warn('security watch ended with an error', { error: String(err) });
+    });
+    this.stopping.add(p);
+    void p.then(() => this.stopping.delete(p));
+  }
+
+  /** Starts and stops Secret reflectors so there is one per configured namespace. */
+  private syncNamespaces(signal: AbortSignal): void {
+    if (signal.aborted) return;
+    const wanted = new Set(this.spec.categories.security.certificateNamespaces);
+    for (const ns of [...this.secretCaches.keys()]) if (!wanted.has(ns)) this.stopNamespace(ns);
+    for (const ns of wanted) {
+      if (this.secretCaches.has(ns)) continue;
+      const stop = new AbortController();
+      const onStop = (): void => stop.abort();
+      signal.addEventListener('abort', onStop, { once: true });
+      const reflector = tlsSecretCache(this.options.transport, ns, projectTlsSecret, {
+        registry: this.options.registry,
+        onError: (err, reason) => this.watchError('TLS Secret watch restarting', { namespace: ns, reason, error: String(err) }, err),
+      });
+      const unsubscribe = reflector.store.subscribe(this.onSecret, { replay: true });
+      this.secretCaches.set(ns, { reflector, stop, unsubscribe });
+      this.track(reflector.start(stop.signal).finally(() => signal.removeEventListener('abort', onStop)));
+    }
+  }
+
+  private stopNamespace(ns: string): void {
+    const cache = this.secretCaches.get(ns);
+    if (cache === undefined) return;
+    this.secretCaches.delete(ns);
+    cache.unsubscribe();
+    cache.stop.abort();
+    for (const key of this.renewals) if (key.startsWith(`secret:${ns}/`)) this.renewals.delete(key);
+    // Its certificates' memory goes at the next flush, which no longer sees them.
+    this.markDirty(this.batchDelayMs);
+  }
+
+  private readonly onSecret: ChangeHandler<TlsSecretInfo> = (type, key, newValue, oldValue) => {
+    const id = `secret:${key}`;
+    if (newValue === undefined) {
+      this.renewals.delete(id);
+      this.markDirty(this.batchDelayMs);
+      return;
+    }
+    if (newValue.error !== '' && newValue.error !== oldValue?.error) {
+      this.log.warn('TLS Secret has no readable certificate; not reported', { secret: key, error: newValue.error });
+    }
+    const was = oldValue?.certificates[0]?.fingerprintSha256;
+    const is = newValue.certificates[0]?.fingerprintSha256;
+    // A renewal is a new leaf in a Secret already watched; a Secret seen for the first time is not one.
+    if (type === 'updated' && was !== undefined && is !== undefined && was !== is) this.renewals.add(id);
+    this.markDirty(this.batchDelayMs);
+  };
+
+  private readonly onCsr: ChangeHandler<CsrInfo> = (_type, key, newValue, oldValue) => {
+    if (newValue !== undefined && newValue.error !== '' && newValue.error !== oldValue?.error) {
+      this.log.debug('CSR certificate unreadable; not reported', { csr: key, error: newValue.error });
+    }
+    this.markDirty(this.batchDelayMs);
+  };
+
+  private async pollKms(signal: AbortSignal): Promise<void> {
+    try {
+      this.kms = await readKmsStatus(this.options.transport, signal, this.log);
+    } catch (err) {
+      if (signal.aborted) return;
+      // The last status stays; the next check tries again.
+      this.log.warn('cannot read KMS health from the API server; retrying at the next check', { error: String(err) });
+    }
+  }
+
+  private markDirty(delayMs: number): void {
+    this.dirty = true;
+    this.scheduleFlush(delayMs);
+  }
+
+  private scheduleFlush(delayMs: number): void {
+    if (this.session === undefined || this.session.signal.aborted) return;
+    if (this.flushTimer !== undefined || this.flushing !== undefined) return;
+    this.flushTimer = this.clock.setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushing = this.flush().then((retryMs) => {
+        this.flushing = undefined;
+        if (this.dirty) this.scheduleFlush(retryMs);
+      });
+    }, delayMs);
+  }
+
+  /** The events the current state calls for, and for which object key each stands (pure apart from reading the caches). */
+  private collect(): { events: DcpEvent[]; ids: Map<string, string>; renewed: Set<string> } {
+    const now = this.clock.now();
+    const days = this.spec.categories.security.expiryWarningDays;
+    const cluster = clusterRef(this.options.kubeSystem, this.spec);
+    const events = new Map<string, DcpEvent>();
+    const ids = new Map<string, string>();
+    const renewed = new Set<string>();
+    const consider = (key: string, event: DcpEvent): void => {
+      ids.set(key, event.id);
+      // One certificate in two Secrets is one fact: one event.
+      if (this.sent.get(key) !== event.id) events.set(event.id, event);
+    };
+    for (const cache of this.secretCaches.values()) {
+      for (const [name, secret] of cache.reflector.store.entries()) {
+        const leaf = secret.certificates[0];
+        if (leaf === undefined) continue;
+        const key = `secret:${name}`;
+        if (this.renewals.has(key)) {
+          const e = certificateEvent(cluster, now, certificateStatusData(leaf, now, days, 'secret', true));
+          events.set(e.id, e);
+          renewed.add(key);
+        }
+        consider(key, certificateEvent(cluster, now, certificateStatusData(leaf, now, days, 'secret')));
+      }
+    }
+    for (const [name, csr] of this.csrs?.store.entries() ?? []) {
+      const data = csrStatusData(csr, now, days);
+      if (data !== undefined) consider(`csr:${name}`, certificateEvent(cluster, now, data));
+    }
+    if (this.kms !== undefined) consider('kms', kmsEvent(cluster, now, this.kms));
+    return { events: [...events.values()], ids, renewed };
+  }
+
+  /** Emits what the state calls for; resolves with the delay before the next flush (never rejects). */
+  private async flush(): Promise<number> {
+    this.dirty = false;
+    if (this.session === undefined || !this.spec.categories.security.enabled) return 0;
+    const { events, ids, renewed } = this.collect();
+    // Objects gone (deleted, namespace dropped) are forgotten: what is not seen now is not remembered.
+    for (const key of [...this.sent.keys()]) if (!ids.has(key)) this.sent.delete(key);
+    if (events.length === 0) return 0;
+    try {
+      await this.options.emit(events);
+      this.retry.reset();
+      // A session ended meanwhile has cleared its memory; this flush must not refill it.
+      if (this.session === undefined) return 0;
+      for (const [key, id] of ids) this.sent.set(key, id);
+      for (const key of renewed) this.renewals.delete(key);
+      return 0;
+    } catch (err) {
+      this.log.warn('security events not stored; retrying', { events: events.length, error: String(err) });
+      this.dirty = true;
+      return this.retry.next(this.clock.now());
+    }
+  }
+}

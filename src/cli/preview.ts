@@ -13,6 +13,7 @@ import { clusterRef } from '../collectors/collector.js';
 import { DEVICE_KEY_SECRET, keyOfSecret, MalformedDeviceKey } from '../collectors/device-key.js';
 import { deviceIdOf, hostOsData, hostOsEvent, nodeIdentifiers } from '../collectors/host-os.js';
 import { InventoryCounter, inventoryEvent, type InventorySnapshot } from '../collectors/inventory.js';
+import { securitySnapshot } from '../collectors/security.js';
 import { projectNamespace, projectNode, projectPod, type NamespaceProjection, type NodeProjection } from '../collectors/projections.js';
 import { categoryEnabled } from '../api/categories.js';
 import { KubeClient, type KubeTransport } from '../kube/client.js';
@@ -62,6 +63,8 @@ export type DeviceKeyInfo =
 
 export interface ClusterSnapshot {
   readonly kubeSystem: NamespaceProjection;
+  /** CertificateStatus and KmsStatus events as the security collector would report them now (empty when it is disabled). */
+  readonly security?: readonly DcpEvent[];
   /** Node name → projection, sorted by name. */
   readonly nodes: ReadonlyMap<string, NodeProjection>;
   readonly inventory: InventorySnapshot;
@@ -125,7 +128,7 @@ export async function readClusterSnapshot(transport: KubeTransport, namespace: s
 // ---- the events, built and admitted as the operator does ----
 
 /**
- * ControlPlaneInventory and one HostOsInfo per Node, built from the snapshot with the collectors'
+ * ControlPlaneInventory, one HostOsInfo per Node and the security snapshot, built with the collectors'
  * own data functions, source keys and buckets, for the categories the policy enables.
  */
 export function snapshotEvents(spec: PolicySpec, snapshot: ClusterSnapshot, now: number): DcpEvent[] {
@@ -142,6 +145,7 @@ export function snapshotEvents(spec: PolicySpec, snapshot: ClusterSnapshot, now:
       events.push(hostOsEvent(cluster, time, deviceId, hostOsData(node, deviceId, country)));
     }
   }
+  if (spec.categories.security.enabled) events.push(...(snapshot.security ?? []));
   return events;
 }
 
@@ -384,8 +388,9 @@ function notesFor(spec: PolicySpec, sinks: readonly Sink[], dataDir: string): st
   if (!spec.categories.controlPlane.enabled) notes.push('controlPlane is disabled: no ControlPlaneInventory');
   if (!spec.categories.hostOs.enabled) notes.push('hostOs is disabled: no HostOsInfo');
   notes.push(`billing: CoreUsage is emitted at the end of each ${spec.categories.billing.intervalSeconds} s metering interval and goes to regional sinks only; not part of this snapshot`);
-  const asTheyHappen = (['hostErrors', 'linuxVm', 'security'] as const).filter((c) => spec.categories[c].enabled);
-  if (asTheyHappen.length > 0) notes.push(`${asTheyHappen.join(', ')}: emitted as they happen; not part of this snapshot`);
+  if (!spec.categories.security.enabled) notes.push('security is disabled: no CertificateStatus or KmsStatus');
+  const asTheyHappen = (['hostErrors', 'linuxVm'] as const).filter((c) => spec.categories[c].enabled);
+  if (asTheyHappen.length > 0) notes.push(`${asTheyHappen.join(', ')}: emitted as Warning and system Events happen (scrubbed to known words); not part of this snapshot`);
   return notes;
 }
 
@@ -638,6 +643,15 @@ export const previewCommand: Command = {
       } catch (err) {
         console.error(`dcp preview: cannot read the cluster: ${err instanceof Error ? err.message : String(err)}`);
         return 1;
+      }
+      // The security snapshot reads what the policy names (certificate namespaces); without the rights
+      // to read it, the rest of the preview is still true, so it says so and goes on.
+      if (spec.categories.security.enabled) {
+        try {
+          snapshot = { ...snapshot, security: await securitySnapshot({ transport: client, kubeSystem: snapshot.kubeSystem, spec, nowMs: now }) };
+        } catch (err) {
+          console.error(`dcp preview: the security snapshot is left out: ${err instanceof Error ? err.message : String(err)}`);
+        }
       }
       const aggregates = await latestAggregates(dataDir);
       const report = await buildReport({ spec, snapshot, aggregates, now, operatorNamespace: namespace, dataDir });

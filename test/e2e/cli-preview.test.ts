@@ -1,8 +1,10 @@
 // `dcp preview` as a child process against the local control plane: per-sink bodies, residency, no identifiers, device key.
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { selfSignedCertificate } from '../../hack/certs.js';
 import type { DcpEvent } from '../../src/pipeline/event.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { cluster, RUN_LABEL, type TestCluster } from './harness.js';
@@ -29,6 +31,7 @@ describe('dcp preview against the local control plane', function () {
   let c: TestCluster;
   let namespace: string;
   let archive: string;
+  let tlsFingerprint = '';
   const names = (): string[] => ['a', 'b', 'leak'].map((s) => `cli-pv-${c.runId}-${s}`);
 
   const policy = (sinks: boolean): string => `apiVersion: datacollection.arc.io/v1alpha1
@@ -92,6 +95,11 @@ ${
       // A Node whose OS image repeats its own name: the guard must drop its event, and say so without the name.
       { name: leak ?? 'leak', cpu: '2', nodeInfo: { osImage: `golden image of cli-pv-${c.runId}-leak` } },
     ]);
+    // A TLS Secret in kube-system (a certificate namespace by default): preview shows its status, not its name.
+    const tls = selfSignedCertificate({ commonName: `ingress-${c.runId}.corp.example`, notBefore: new Date(Date.now() - 86_400_000), notAfter: new Date(Date.now() + 90 * 86_400_000) });
+    tlsFingerprint = new X509Certificate(tls.certPem).fingerprint256.replace(/:/g, '').toLowerCase();
+    const secret = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: `cli-pv-${c.runId}-tls`, namespace: 'kube-system' }, stringData: { 'tls.crt': tls.certPem, 'tls.key': tls.keyPem } };
+    await c.kubectlOk(['apply', '-f', '-'], JSON.stringify(secret));
     expect((await c.apply(policy(true))).code).to.equal(0);
   });
 
@@ -100,6 +108,7 @@ ${
     await c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
     await c.kubectl(['delete', 'nodes', '-l', `${RUN_LABEL}=${c.runId}`, '--wait=false']);
     await c.kubectl(['delete', 'namespace', namespace, '--wait=false']);
+    await c.kubectl(['-n', 'kube-system', 'delete', 'secret', `cli-pv-${c.runId}-tls`, '--ignore-not-found']);
     rmSync(archive, { recursive: true, force: true });
   });
 
@@ -120,6 +129,10 @@ ${
     for (const e of batch) expect(validateEvent(e), e.id).to.deep.include({ ok: true });
     expect(batch.filter((e) => e.name === 'ControlPlaneInventory')).to.have.length(1);
     expect(batch.filter((e) => e.name === 'HostOsInfo')).to.have.length(report.cluster.nodes - 1);
+    // The security snapshot: the Secret's certificate by fingerprint and state, and the KMS health.
+    expect(batch.find((e) => e.name === 'CertificateStatus' && e.data['fingerprintSha256'] === tlsFingerprint)?.data).to.deep.include({ state: 'valid', source: 'secret' });
+    expect(batch.filter((e) => e.name === 'KmsStatus')).to.have.length(1);
+    expect(JSON.stringify(batch)).to.not.contain(`cli-pv-${c.runId}-tls`).and.not.contain('corp.example');
     expect(regional.bytes).to.equal(Buffer.byteLength(regional.body ?? ''));
     expect(regional.destination).to.equal('http://127.0.0.1:9/ingest');
 

@@ -527,6 +527,28 @@ describe('the PII guard end to end: planted personal and secret values never lea
       1000,
     );
     phase(`store holds HostOsInfo for all ${clean.length} clean Nodes`);
+
+    // The Events and Secrets are read too: a HostError per Node Event (and per kubelet warning in kube-system), a
+    // LinuxVmEvent per kube-system Pod Event, a CertificateStatus per TLS Secret (each certificate is its own).
+    const tlsCases = cases.filter((p) => p.raw.secretType === 'tls');
+    const tlsFingerprints = new Set(tlsCases.map((p) => new X509Certificate(p.certPem).fingerprint256.replace(/:/g, '').toLowerCase()));
+    const systemPodEvents = cases.filter((p) => p.index % 2 === 0).length;
+    let other = { hostErrors: 0, linuxVm: 0, certificates: 0 };
+    await waitFor(
+      async () => {
+        const certificates = new Set((await readStore(op.dataDir, { name: 'CertificateStatus' })).map((e) => String(e.data.fingerprintSha256)));
+        other = {
+          hostErrors: (await readStore(op.dataDir, { name: 'HostError' })).length,
+          linuxVm: (await readStore(op.dataDir, { name: 'LinuxVmEvent' })).length,
+          certificates: [...tlsFingerprints].filter((f) => certificates.has(f)).length,
+        };
+        return other.hostErrors >= cases.length + systemPodEvents && other.linuxVm >= systemPodEvents && other.certificates === tlsFingerprints.size;
+      },
+      120_000,
+      'HostError, LinuxVmEvent and CertificateStatus events for the planted Events and TLS Secrets',
+      1000,
+    );
+    phase(`store holds ${other.hostErrors} HostError, ${other.linuxVm} LinuxVmEvent and all ${other.certificates} certificates of the TLS Secrets`);
     const rejected = (await op.metric('dcp_events_pii_rejected_total', 'category="hostOs"')) ?? 0;
     const invalid = (await op.metric('dcp_events_invalid_total')) ?? 0;
 

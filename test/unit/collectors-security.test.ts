@@ -1,12 +1,9 @@
 // Security events: certificate states at their boundaries, renewals, revoked CSRs, KMS health from readyz and metrics text, never names or key material.
-import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
+import { selfSignedCertificate } from '../../hack/certs.js';
 import type { PolicySpec } from '../../src/api/policy.js';
 import { parsePolicy } from '../../src/api/validation.js';
 import { clusterRef } from '../../src/collectors/collector.js';
@@ -71,23 +68,20 @@ const METRICS = [
   '',
 ].join('\n');
 
-// ---- certificates made once by openssl (node:crypto cannot sign X.509) ----
+// ---- real certificates, made once (hack/certs.ts signs them with node:crypto) ----
 
-interface Pki {
-  /** PEM of two unrelated leaves and a CA. */
-  a: string;
-  b: string;
-  ca: string;
-}
-
-let pki: Pki | undefined;
+/** Two unrelated leaves and a long-lived third certificate, PEM; made at load time, valid from a day ago. */
+const PKI = (() => {
+  const now = Date.now();
+  const make = (cn: string, days: number): string => selfSignedCertificate({ commonName: cn, notBefore: new Date(now - DAY), notAfter: new Date(now + days * DAY) }).certPem;
+  return { a: make('alice-laptop.corp.example', 90), b: make('alice-laptop.corp.example', 90), ca: make('dcp test CA', 3650) };
+})();
 
 /** Noon UTC two days after `ms`: far from a day boundary, so one test step never crosses into a new daily bucket. */
 const noonAfter = (ms: number): number => Math.floor(ms / DAY) * DAY + 2 * DAY + DAY / 2;
 
-function certs(): Pki {
-  if (pki === undefined) throw new Error('no test PKI');
-  return pki;
+function certs(): typeof PKI {
+  return PKI;
 }
 
 const leafOf = (pem: string): CertificateInfo => {
@@ -322,24 +316,6 @@ function harness(initial: PolicySpec, start: number) {
 // ---- the tests ----
 
 describe('security collector', function () {
-  before(async function () {
-    this.timeout(20_000);
-    const dir = await mkdtemp(join(tmpdir(), 'dcp-sec-'));
-    const run = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-    const cert = (name: string, cn: string, days: string): void =>
-      run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-subj', `/CN=${cn}`, '-days', days);
-    try {
-      cert('a', 'alice-laptop.corp.example', '90');
-      cert('b', 'alice-laptop.corp.example', '90');
-      cert('ca', 'dcp test CA', '3650');
-      const read = (f: string): Promise<string> => readFile(join(dir, f), 'utf8');
-      pki = { a: await read('a.crt'), b: await read('b.crt'), ca: await read('ca.crt') };
-    } catch {
-      pki = undefined; // no openssl here: the tests that need real certificates skip
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
 
   describe('certificateState', function () {
     const cert = { notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2026-04-01T00:00:00.000Z' };
@@ -415,14 +391,13 @@ describe('security collector', function () {
       expect(nextDay.id).not.to.equal(morning.id);
     });
 
-    it('is schema-valid for a certificate openssl made', function () {
-      if (pki === undefined) return this.skip();
+    it('is schema-valid for a real certificate', function () {
       const leaf = leafOf(certs().a);
       expect(leaf.fingerprintSha256).to.match(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
       const now = Date.parse(leaf.notBefore) + DAY;
       const data = certificateStatusData(leaf, now, 30, 'secret');
       expect(data.fingerprintSha256).to.equal(leaf.fingerprintSha256.replace(/:/g, '').toLowerCase());
-      expect(data).to.include({ state: 'valid', daysToExpiry: 89 });
+      expect(data).to.include({ state: 'valid', daysToExpiry: 90 });
       expect(validateEvent(certificateEvent(CLUSTER, now, data))).to.deep.include({ ok: true });
     });
   });
@@ -446,7 +421,6 @@ describe('security collector', function () {
     });
 
     it('reads the issued chain, leaf first, of an approved CSR', function () {
-      if (pki === undefined) return this.skip();
       const csr = projectCsr(rawCsr('csr-issued', { conditions: [{ type: 'Approved', status: 'True' }], certificate: certs().a + certs().ca }));
       expect(csr).to.include({ approved: true, denied: false, failed: false, error: '' });
       expect(csr?.certificates.map((c) => c.fingerprintSha256)).to.deep.equal([leafOf(certs().a).fingerprintSha256, leafOf(certs().ca).fingerprintSha256]);
@@ -466,7 +440,6 @@ describe('security collector', function () {
     });
 
     it('says revoked for an issued CSR that later failed, and nothing for one never issued', function () {
-      if (pki === undefined) return this.skip();
       const leaf = leafOf(certs().a);
       const now = Date.parse(leaf.notBefore) + DAY;
       const issued = projectCsr(rawCsr('i', { conditions: [{ type: 'Approved', status: 'True' }], certificate: certs().a }));
@@ -527,7 +500,6 @@ describe('security collector', function () {
 
   describe('SecurityCollector', function () {
     beforeEach(function () {
-      if (pki === undefined) this.skip();
     });
 
     it('reports each TLS Secret leaf and issued CSR once, and KMS, with no name, namespace, subject or serial', async function () {
@@ -722,7 +694,6 @@ describe('security collector', function () {
 
   describe('securitySnapshot', function () {
     it('lists the configured namespaces\' TLS Secrets and CSRs once and reads KMS', async function () {
-      if (pki === undefined) return this.skip();
       const api = new FakeApi();
       api.objects.set(SECRETS_KS, [tlsSecret('kube-system', 'apiserver-tls', certs().a)]);
       api.objects.set(SECRETS_APPS, [tlsSecret('apps', 'ingress-tls', certs().b)]);

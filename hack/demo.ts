@@ -8,7 +8,9 @@ import { join, resolve, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
+import { renderEventsTable } from '../src/cli/events.js';
 import { KubeClient } from '../src/kube/client.js';
+import type { DcpEvent } from '../src/pipeline/event.js';
 import { fleetNode, seedFleet } from './fleet.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -34,6 +36,13 @@ function run(file: string, args: string[], input?: string): Promise<string> {
 }
 const kubectl = (...args: string[]) => run(KUBECTL, ['--kubeconfig', KUBECONFIG, ...args]);
 const dcp = (...args: string[]) => run(process.execPath, [DCP, ...args]);
+
+/** The newest `n` events of each category, oldest first: a sample that shows every category. */
+function newestPerCategory(events: readonly DcpEvent[], n: number): DcpEvent[] {
+  const byCategory = new Map<string, DcpEvent[]>();
+  for (const e of events) byCategory.set(e.category, [...(byCategory.get(e.category) ?? []), e].slice(-n));
+  return [...byCategory.values()].flat().sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+}
 
 interface PolicyStatusView {
   observedGeneration?: number;
@@ -141,8 +150,10 @@ async function main(): Promise<number> {
     heading('inventory');
     const inv = status.inventory;
     console.log(`  nodes ${inv?.nodes}   pods ${inv?.pods}   vCores ${inv?.vCores}   store: ${status.store?.events ?? 0} events, ${status.store?.bytes ?? 0} bytes`);
-    heading('collected events (dcp events --output table)');
-    const eventsOut = await dcp('events', '--data-dir', join(DEMO, 'data'), '--output', 'table', '--limit', '12').catch((err: unknown) => `  (dcp events: ${String(err)})\n`);
+    heading('collected events, the newest 2 of each category (dcp events --category C --output table)');
+    const eventsOut = await dcp('events', '--data-dir', join(DEMO, 'data'), '--output', 'json')
+      .then((json) => renderEventsTable(newestPerCategory(JSON.parse(json) as DcpEvent[], 2)))
+      .catch((err: unknown) => `  (dcp events: ${String(err)})\n`);
     process.stdout.write(eventsOut);
     heading('what would leave the cluster now (dcp preview)');
     const previewOut = await dcp('preview', '--kubeconfig', KUBECONFIG, '--output', 'table').catch((err: unknown) => `  (dcp preview: ${String(err)})\n`);

@@ -27,9 +27,9 @@ export function readmeCommands(markdown: string): string[] {
   return commands;
 }
 
-/** Processes of a kwokctl cluster, by the cluster's name in their command line. */
+/** Processes of this checkout's kwokctl cluster, by its directory in their command line (another checkout's may run too). */
 async function clusterProcesses(name: string): Promise<string[]> {
-  const { out } = await sh(`ps -eo stat=,args= | awk '$1 !~ /^Z/' | grep -F 'clusters/${name}/' | grep -v grep || true`);
+  const { out } = await sh(`ps -eo stat=,args= | awk '$1 !~ /^Z/' | grep -F '${join(ROOT, '.dev', 'kwok', 'clusters', name)}/' | grep -v grep || true`);
   return out.split('\n').filter((l) => l.trim() !== '');
 }
 

@@ -2,6 +2,7 @@
 import type { Registry } from 'prom-client';
 import type { PolicySpec } from '../api/policy.js';
 import type { KubeTransport } from '../kube/client.js';
+import { Forbidden, Unauthorized } from '../kube/errors.js';
 import { projectEvent, type EventInfo } from '../kube/projections.js';
 import { buildEvent } from '../pipeline/envelope.js';
 import type { ClusterRef, DcpEvent, HostErrorData, LinuxVmEventData, LinuxVmKind } from '../pipeline/event.js';
@@ -327,7 +328,9 @@ abstract class EventsCollector {
         ...(slice.namespace !== undefined ? { namespace: slice.namespace } : {}),
         ...(slice.fieldSelector !== undefined ? { fieldSelector: slice.fieldSelector } : {}),
         ...(this.options.registry !== undefined ? { registry: this.options.registry } : {}),
-        onError: (err, reason) => this.log.debug('Event watch restarting', { resource: slice.resource, reason, error: err.message }),
+        // A refused watch needs an admin (RBAC), so it is a warning; anything else heals with a retry.
+        onError: (err, reason) =>
+          (err instanceof Forbidden || err instanceof Unauthorized ? this.log.warn : this.log.debug).call(this.log, 'Event watch restarting', { resource: slice.resource, reason, error: err.message }),
       });
       // Replay: a cache that already holds Events reports them; a fresh one reports its list as it arrives.
       const unsubscribe = reflector.store.subscribe(this.onEvent, { replay: true });

@@ -1,5 +1,6 @@
 // What every collector shares: the Collector contract, the event hand-off, the wall clock, and a wakeable sleep.
 import type { CategoryName, PolicySpec } from '../api/policy.js';
+import { Backoff } from '../runtime/backoff.js';
 import type { Clock, TimerHandle } from '../runtime/clock.js';
 import type { ClusterRef, DcpEvent } from '../pipeline/event.js';
 import type { NamespaceProjection } from './projections.js';
@@ -72,5 +73,65 @@ export class Wakeup {
       signal.addEventListener('abort', done, { once: true });
       this.resolveCurrent = done;
     });
+  }
+}
+
+export interface FlushLoopOptions {
+  readonly clock: Clock;
+  /** Emits what is pending; rejects when the pipeline did not store it (the flush has put it back). */
+  readonly flush: () => Promise<void>;
+  /** Whether anything is left to flush. */
+  readonly pending: () => boolean;
+  /** Whether flushing is allowed now (the collector runs). */
+  readonly active: () => boolean;
+}
+
+/**
+ * When a collector hands its batches to the pipeline: a while after a change (so a burst costs one
+ * batch), one flush at a time, at once again while work is pending, and after a growing delay while
+ * the pipeline refuses. Shared by the collectors that gather changes before emitting them.
+ */
+export class FlushLoop {
+  private timer: TimerHandle | undefined;
+  private inFlight: Promise<void> | undefined;
+  private readonly retry = new Backoff({ initialMs: 1000, maxMs: 60_000 });
+
+  constructor(private readonly options: FlushLoopOptions) {}
+
+  /** Flushes after `delayMs`, unless a flush is already due or running (it picks this change up). */
+  schedule(delayMs: number): void {
+    if (!this.options.active() || this.timer !== undefined || this.inFlight !== undefined) return;
+    this.timer = this.options.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.inFlight = this.flushOnce().then((nextMs) => {
+        this.inFlight = undefined;
+        if (this.options.pending()) this.schedule(nextMs);
+      });
+    }, delayMs);
+  }
+
+  /** Drops a flush that is due; one already running finishes (see idle()). */
+  cancel(): void {
+    if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  get busy(): boolean {
+    return this.inFlight !== undefined;
+  }
+
+  /** Resolves once no flush is running. */
+  async idle(): Promise<void> {
+    while (this.inFlight !== undefined) await this.inFlight;
+  }
+
+  private async flushOnce(): Promise<number> {
+    try {
+      await this.options.flush();
+      this.retry.reset();
+      return 0;
+    } catch {
+      return this.retry.next(this.options.clock.now());
+    }
   }
 }

@@ -9,11 +9,10 @@ import type { ClusterRef, DcpEvent, HostErrorData, LinuxVmEventData, LinuxVmKind
 import { detectPii, redactPii, type DenySet } from '../pipeline/guard.js';
 import { silentLog, type Log } from '../pipeline/log.js';
 import { scrubComponent, scrubReason, scrubText } from '../pipeline/scrub.js';
-import { Backoff } from '../runtime/backoff.js';
 import { eventCache } from '../runtime/caches.js';
-import type { Clock, TimerHandle } from '../runtime/clock.js';
+import type { Clock } from '../runtime/clock.js';
 import type { ChangeHandler } from '../runtime/store.js';
-import { clusterRef, wallClock, type Collector, type EmitEvents } from './collector.js';
+import { clusterRef, FlushLoop, wallClock, type Collector, type EmitEvents } from './collector.js';
 import type { NamespaceProjection } from './projections.js';
 
 // The schema's limits: text (message) at most 4096, stackTrace at most 32768.
@@ -263,15 +262,14 @@ abstract class EventsCollector {
   private readonly stopping = new Set<Promise<void>>();
   /** Event UID → its latest state. By UID, so an Event seen by two slices is one entry. */
   private readonly dirty = new Map<string, EventInfo>();
-  private flushTimer: TimerHandle | undefined;
-  private flushing: Promise<void> | undefined;
-  private readonly retry = new Backoff({ initialMs: 1000, maxMs: 60_000 });
+  private readonly flusher: FlushLoop;
 
   constructor(protected readonly options: HostEventsCollectorOptions) {
     this.spec = options.spec;
     this.clock = options.clock ?? wallClock;
     this.log = options.log ?? silentLog;
     this.batchDelayMs = options.batchDelayMs ?? 1000;
+    this.flusher = new FlushLoop({ clock: this.clock, flush: () => this.flush(), pending: () => this.dirty.size > 0, active: () => this.signal !== undefined });
   }
 
   protected abstract readonly label: string;
@@ -291,9 +289,8 @@ abstract class EventsCollector {
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     this.signal = undefined;
     this.sync();
-    if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    while (this.stopping.size > 0 || this.flushing !== undefined) await Promise.all([...this.stopping, this.flushing]);
+    this.flusher.cancel();
+    while (this.stopping.size > 0 || this.flusher.busy) await Promise.all([...this.stopping, this.flusher.idle()]);
     this.dirty.clear();
   }
 
@@ -303,8 +300,7 @@ abstract class EventsCollector {
     if (was && !this.enabled(spec)) {
       // Nothing gathered while enabled goes out once disabled.
       this.dirty.clear();
-      if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
+      this.flusher.cancel();
     }
     this.sync();
   }
@@ -352,19 +348,8 @@ abstract class EventsCollector {
     if (type === 'updated' && old !== undefined && old.count === e.count && old.time === e.time) return;
     if (!this.selects(e)) return;
     this.dirty.set(e.uid, e);
-    this.scheduleFlush(this.batchDelayMs);
+    this.flusher.schedule(this.batchDelayMs);
   };
-
-  private scheduleFlush(delayMs: number): void {
-    if (this.signal === undefined || this.flushTimer !== undefined || this.flushing !== undefined) return;
-    this.flushTimer = this.clock.setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flushing = this.flush().then((retryMs) => {
-        this.flushing = undefined;
-        if (this.dirty.size > 0) this.scheduleFlush(retryMs);
-      });
-    }, delayMs);
-  }
 
   /** Takes up to MAX_BATCH dirty Events and builds their events (redaction happens here, not in the watch loop). */
   private collect(): { events: DcpEvent[]; taken: EventInfo[] } {
@@ -388,21 +373,19 @@ abstract class EventsCollector {
     return { events, taken };
   }
 
-  /** Emits a batch; resolves with the delay before the next flush (never rejects). */
-  private async flush(): Promise<number> {
+  /** Emits a batch; rejects (with its Events marked dirty again) if it was not stored. */
+  private async flush(): Promise<void> {
     const { events, taken } = this.collect();
-    if (events.length === 0) return 0;
+    if (events.length === 0) return;
     try {
       await this.options.emit(events);
-      this.retry.reset();
-      return 0;
     } catch (err) {
       this.log.warn(`${this.label} events not stored; retrying`, { events: events.length, error: String(err) });
       if (this.signal !== undefined && this.enabled(this.spec)) {
         // A newer state of the same Event, marked meanwhile, wins over the one that failed.
         for (const e of taken) if (!this.dirty.has(e.uid)) this.dirty.set(e.uid, e);
       }
-      return this.retry.next(this.clock.now());
+      throw err;
     }
   }
 }

@@ -7,9 +7,9 @@ import type { ClusterRef, DcpEvent, EventOf, HostOsInfoData } from '../pipeline/
 import type { DenySet } from '../pipeline/guard.js';
 import { silentLog, type Log } from '../pipeline/log.js';
 import { Backoff } from '../runtime/backoff.js';
-import { sleep, type Clock, type TimerHandle } from '../runtime/clock.js';
+import { sleep, type Clock } from '../runtime/clock.js';
 import type { ChangeHandler, ReadStore } from '../runtime/store.js';
-import { clusterRef, wallClock, type Collector, type EmitEvents } from './collector.js';
+import { clusterRef, FlushLoop, wallClock, type Collector, type EmitEvents } from './collector.js';
 import type { NamespaceProjection, NodeProjection } from './projections.js';
 
 /**
@@ -134,9 +134,7 @@ export class HostOsCollector implements Collector {
   private readonly dirty = new Set<string>();
   /** Node key → JSON of the data last stored for it. */
   private readonly lastEmitted = new Map<string, string>();
-  private flushTimer: TimerHandle | undefined;
-  private flushing: Promise<void> | undefined;
-  private readonly retry = new Backoff({ initialMs: 1000, maxMs: 60_000 });
+  private readonly flusher: FlushLoop;
 
   constructor(private readonly options: HostOsCollectorOptions) {
     this.spec = options.spec;
@@ -144,6 +142,7 @@ export class HostOsCollector implements Collector {
     this.log = options.log ?? silentLog;
     this.batchDelayMs = options.batchDelayMs ?? 1000;
     this.maxBatch = Math.max(1, options.maxBatch ?? 500);
+    this.flusher = new FlushLoop({ clock: this.clock, flush: () => this.flush(), pending: () => this.dirty.size > 0, active: () => this.running });
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -173,9 +172,8 @@ export class HostOsCollector implements Collector {
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     unsubscribe();
     this.running = false;
-    if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    await this.flushing;
+    this.flusher.cancel();
+    await this.flusher.idle();
   }
 
   reconfigure(spec: PolicySpec): void {
@@ -187,13 +185,12 @@ export class HostOsCollector implements Collector {
       // NOTE: forgetting what was emitted is what makes re-enabling report every Node again.
       this.dirty.clear();
       this.lastEmitted.clear();
-      if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
+      this.flusher.cancel();
       return;
     }
     if (!this.running) return;
     for (const key of this.options.nodes.keys()) this.dirty.add(key);
-    this.scheduleFlush(this.batchDelayMs);
+    this.flusher.schedule(this.batchDelayMs);
   }
 
   private readonly onNode: ChangeHandler<NodeProjection> = (_type, key, newValue) => {
@@ -206,19 +203,8 @@ export class HostOsCollector implements Collector {
     this.options.denySet?.add(nodeIdentifiers(key, newValue));
     if (!this.spec.categories.hostOs.enabled) return;
     this.dirty.add(key);
-    this.scheduleFlush(this.batchDelayMs);
+    this.flusher.schedule(this.batchDelayMs);
   };
-
-  private scheduleFlush(delayMs: number): void {
-    if (!this.running || this.flushTimer !== undefined || this.flushing !== undefined) return;
-    this.flushTimer = this.clock.setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flushing = this.flush().then((retryMs) => {
-        this.flushing = undefined;
-        if (this.dirty.size > 0) this.scheduleFlush(retryMs);
-      });
-    }, delayMs);
-  }
 
   /** The events the dirty Nodes call for now, and the data each stands for (pure apart from reading the cache). */
   private collect(): { events: DcpEvent[]; emitted: Map<string, string> } {
@@ -247,22 +233,20 @@ export class HostOsCollector implements Collector {
     return { events, emitted };
   }
 
-  /** Emits what the dirty Nodes call for; resolves with the delay before the next flush (never rejects). */
-  private async flush(): Promise<number> {
+  /** Emits what the dirty Nodes call for; rejects (with the Nodes marked dirty again) if it was not stored. */
+  private async flush(): Promise<void> {
     const { events, emitted } = this.collect();
-    if (events.length === 0) return 0;
+    if (events.length === 0) return;
     try {
       await this.options.emit(events);
-      this.retry.reset();
-      for (const [name, json] of emitted) {
-        // A Node deleted (or the category disabled) meanwhile must not be remembered as reported.
-        if (this.options.nodes.has(name) && this.spec.categories.hostOs.enabled) this.lastEmitted.set(name, json);
-      }
-      return 0;
     } catch (err) {
       this.log.warn('host OS events not stored; retrying', { events: events.length, error: String(err) });
       if (this.spec.categories.hostOs.enabled) for (const name of emitted.keys()) this.dirty.add(name);
-      return this.retry.next(this.clock.now());
+      throw err;
+    }
+    for (const [name, json] of emitted) {
+      // A Node deleted (or the category disabled) meanwhile must not be remembered as reported.
+      if (this.options.nodes.has(name) && this.spec.categories.hostOs.enabled) this.lastEmitted.set(name, json);
     }
   }
 }

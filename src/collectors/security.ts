@@ -8,12 +8,11 @@ import { buildEvent } from '../pipeline/envelope.js';
 import type { CertificateState, CertificateStatusData, ClusterRef, DcpEvent, EventOf, KmsStatusData } from '../pipeline/event.js';
 import { silentLog, type Log } from '../pipeline/log.js';
 import type { Registry } from '../pipeline/metrics.js';
-import { Backoff } from '../runtime/backoff.js';
 import { TLS_SECRET_SELECTOR, tlsSecretCache } from '../runtime/caches.js';
-import type { Clock, TimerHandle } from '../runtime/clock.js';
+import type { Clock } from '../runtime/clock.js';
 import { Reflector } from '../runtime/reflector.js';
 import type { ChangeHandler } from '../runtime/store.js';
-import { clusterRef, wallClock, Wakeup, type Collector, type EmitEvents } from './collector.js';
+import { clusterRef, FlushLoop, wallClock, Wakeup, type Collector, type EmitEvents } from './collector.js';
 import type { NamespaceProjection } from './projections.js';
 
 const DAY_MS = 86_400_000;
@@ -311,9 +310,7 @@ export class SecurityCollector implements Collector {
   private readonly renewals = new Set<string>();
   private kms: KmsStatusData | undefined;
   private dirty = false;
-  private flushTimer: TimerHandle | undefined;
-  private flushing: Promise<void> | undefined;
-  private readonly retry = new Backoff({ initialMs: 1000, maxMs: 60_000 });
+  private readonly flusher: FlushLoop;
 
   constructor(private readonly options: SecurityCollectorOptions) {
     this.spec = options.spec;
@@ -322,6 +319,12 @@ export class SecurityCollector implements Collector {
     this.checkIntervalMs = Math.max(100, options.checkIntervalMs ?? 300_000);
     this.batchDelayMs = options.batchDelayMs ?? 1000;
     this.enabledWake = new Wakeup(this.clock);
+    this.flusher = new FlushLoop({
+      clock: this.clock,
+      flush: () => this.flush(),
+      pending: () => this.dirty,
+      active: () => this.session !== undefined && !this.session.signal.aborted,
+    });
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -387,11 +390,8 @@ export class SecurityCollector implements Collector {
       this.csrs = undefined;
       for (const ns of [...this.secretCaches.keys()]) this.stopNamespace(ns);
       this.session = undefined;
-      if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
-      while (this.stopping.size > 0 || this.flushing !== undefined) {
-        await Promise.all([...this.stopping, this.flushing]);
-      }
+      this.flusher.cancel();
+      while (this.stopping.size > 0 || this.flusher.busy) await Promise.all([...this.stopping, this.flusher.idle()]);
       this.sent.clear();
       this.renewals.clear();
       this.kms = undefined;
@@ -480,19 +480,7 @@ export class SecurityCollector implements Collector {
 
   private markDirty(delayMs: number): void {
     this.dirty = true;
-    this.scheduleFlush(delayMs);
-  }
-
-  private scheduleFlush(delayMs: number): void {
-    if (this.session === undefined || this.session.signal.aborted) return;
-    if (this.flushTimer !== undefined || this.flushing !== undefined) return;
-    this.flushTimer = this.clock.setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flushing = this.flush().then((retryMs) => {
-        this.flushing = undefined;
-        if (this.dirty) this.scheduleFlush(retryMs);
-      });
-    }, delayMs);
+    this.flusher.schedule(delayMs);
   }
 
   /** The events the current state calls for, and for which object key each stands (pure apart from reading the caches). */
@@ -529,26 +517,24 @@ export class SecurityCollector implements Collector {
     return { events: [...events.values()], ids, renewed };
   }
 
-  /** Emits what the state calls for; resolves with the delay before the next flush (never rejects). */
-  private async flush(): Promise<number> {
+  /** Emits what the state calls for; rejects (still dirty) if it was not stored. */
+  private async flush(): Promise<void> {
     this.dirty = false;
-    if (this.session === undefined || !this.spec.categories.security.enabled) return 0;
+    if (this.session === undefined || !this.spec.categories.security.enabled) return;
     const { events, ids, renewed } = this.collect();
     // Objects gone (deleted, namespace dropped) are forgotten: what is not seen now is not remembered.
     for (const key of [...this.sent.keys()]) if (!ids.has(key)) this.sent.delete(key);
-    if (events.length === 0) return 0;
+    if (events.length === 0) return;
     try {
       await this.options.emit(events);
-      this.retry.reset();
-      // A session ended meanwhile has cleared its memory; this flush must not refill it.
-      if (this.session === undefined) return 0;
-      for (const [key, id] of ids) this.sent.set(key, id);
-      for (const key of renewed) this.renewals.delete(key);
-      return 0;
     } catch (err) {
       this.log.warn('security events not stored; retrying', { events: events.length, error: String(err) });
       this.dirty = true;
-      return this.retry.next(this.clock.now());
+      throw err;
     }
+    // A session ended meanwhile has cleared its memory; this flush must not refill it.
+    if (this.session === undefined) return;
+    for (const [key, id] of ids) this.sent.set(key, id);
+    for (const key of renewed) this.renewals.delete(key);
   }
 }

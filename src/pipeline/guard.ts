@@ -230,11 +230,10 @@ export class DenySet {
     let cursor = 0;
     for (const t of lower.matchAll(TOKEN)) {
       if (t.index < cursor) continue;
-      const end = this.longestAt(lower, t[0], t.index, cursor);
-      if (end === undefined) continue;
-      const start = end[0];
-      out += source.slice(cursor, start) + placeholder;
-      cursor = end[1];
+      const span = this.longestAt(lower, t[0], t.index, cursor);
+      if (span === undefined) continue;
+      out += source.slice(cursor, span[0]) + placeholder;
+      cursor = span[1];
     }
     return out + source.slice(cursor);
   }

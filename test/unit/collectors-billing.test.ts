@@ -12,6 +12,7 @@ import { PiiGuard } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { Store } from '../../src/runtime/store.js';
+import { settle, startRun } from './collector-run.js';
 
 const MIN = 60_000;
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
@@ -114,10 +115,6 @@ class Ledger {
   }
 }
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 30; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
 interface Running {
   meter: BillingMeter;
   stop(): Promise<void>;
@@ -144,16 +141,8 @@ class World {
       clock: this.clock,
       ...extra,
     });
-    const ctl = new AbortController();
-    const done = meter.run(ctl.signal);
-    await settle();
-    return {
-      meter,
-      stop: async () => {
-        ctl.abort();
-        await done;
-      },
-    };
+    const { stop } = await startRun(meter);
+    return { meter, stop };
   }
 
   /** Moves virtual time to `minutes`, a minute at a time, letting the meter work at each step. */

@@ -12,6 +12,7 @@ import type { ClusterRef, DcpEvent } from '../../src/pipeline/event.js';
 import { DenySet, detectPii, PiiGuard, redactPii } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';
+import { settle, startRun } from './collector-run.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
 const KUBE_SYSTEM: NamespaceProjection = { uid: '0b9c8d7e-0000-4000-8000-000000000001', creationTimestamp: '2025-12-01T08:00:00Z' };
@@ -478,10 +479,6 @@ class FakeEventsApi implements KubeTransport {
   }
 }
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 30; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
 class World {
   readonly clock = new ManualClock(T0);
   readonly api = new FakeEventsApi();
@@ -506,16 +503,7 @@ class World {
     const log = { debug() {}, info() {}, error() {}, warn: (m: string) => this.warnings.push(m) };
     const options = { transport: this.api, kubeSystem: KUBE_SYSTEM, spec: s, emit: this.emit, denySet: this.denySet, clock: this.clock, log };
     const collector = make === 'hostErrors' ? new HostErrorsCollector(options) : new LinuxVmCollector(options);
-    const ctl = new AbortController();
-    const done = collector.run(ctl.signal);
-    await settle();
-    return {
-      collector,
-      stop: async () => {
-        ctl.abort();
-        await done;
-      },
-    };
+    return startRun(collector);
   }
 
   /** Lets the watches deliver what is pending first, so the flush timer they start falls inside `ms`. */

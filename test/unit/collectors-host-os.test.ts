@@ -11,6 +11,7 @@ import { DenySet, PiiGuard } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { Store } from '../../src/runtime/store.js';
+import { settle, startRun } from './collector-run.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
 const KUBE_SYSTEM: NamespaceProjection = { uid: '0b9c8d7e-0000-4000-8000-000000000001', creationTimestamp: '2025-12-01T08:00:00Z' };
@@ -82,10 +83,6 @@ function project(raw: unknown): NodeProjection {
   return p;
 }
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
 class World {
   readonly clock = new ManualClock(T0);
   readonly nodes = new Store<NodeProjection>();
@@ -107,16 +104,7 @@ class World {
 
   async start(s: PolicySpec = spec(), deviceKey: (signal: AbortSignal) => Promise<Buffer> = () => Promise.resolve(KEY)) {
     const collector = new HostOsCollector({ nodes: this.nodes, kubeSystem: KUBE_SYSTEM, spec: s, emit: this.emit, deviceKey, denySet: this.denySet, clock: this.clock });
-    const ctl = new AbortController();
-    const done = collector.run(ctl.signal);
-    await settle();
-    return {
-      collector,
-      stop: async () => {
-        ctl.abort();
-        await done;
-      },
-    };
+    return startRun(collector);
   }
 
   async advance(ms: number): Promise<void> {

@@ -10,6 +10,7 @@ import { PiiGuard } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { Store } from '../../src/runtime/store.js';
+import { settle, startRun } from './collector-run.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
 const KUBE_SYSTEM: NamespaceProjection = { uid: '0b9c8d7e-0000-4000-8000-000000000001', creationTimestamp: '2025-12-01T08:00:00Z' };
@@ -41,10 +42,6 @@ function nodeOf(cores: number, allocatable = cores): NodeProjection {
 
 const pod = (phase: PodPhase, nodeName = 'n1'): PodProjection => ({ nodeName, phase });
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
 class World {
   readonly clock = new ManualClock(T0 + 5_000);
   readonly nodes = new Store<NodeProjection>();
@@ -72,16 +69,7 @@ class World {
       onSnapshot: (snap) => this.snapshots.push(snap),
       ...extra,
     });
-    const ctl = new AbortController();
-    const done = collector.run(ctl.signal);
-    await settle();
-    return {
-      collector,
-      stop: async () => {
-        ctl.abort();
-        await done;
-      },
-    };
+    return startRun(collector);
   }
 
   async advance(ms: number): Promise<void> {

@@ -177,6 +177,10 @@ async function main(): Promise<number> {
         if ((s.categories?.billing?.eventsEmitted ?? 0) > (prev.categories?.billing?.eventsEmitted ?? 0)) console.log(`  ${t}  billing interval closed (${s.categories?.billing?.eventsEmitted} so far)`);
         if ((s.categories?.hostOs?.eventsEmitted ?? 0) > (prev.categories?.hostOs?.eventsEmitted ?? 0)) console.log(`  ${t}  host OS facts reported for ${(s.categories?.hostOs?.eventsEmitted ?? 0) - (prev.categories?.hostOs?.eventsEmitted ?? 0)} node(s)`);
         if ((s.categories?.controlPlane?.eventsEmitted ?? 0) > (prev.categories?.controlPlane?.eventsEmitted ?? 0)) console.log(`  ${t}  inventory event: ${s.inventory?.nodes} nodes, ${s.inventory?.pods} pods, ${s.inventory?.vCores} vCores`);
+        const more = (c: string): number => (s.categories?.[c]?.eventsEmitted ?? 0) - (prev.categories?.[c]?.eventsEmitted ?? 0);
+        for (const [c, what] of [['hostErrors', 'host error(s)'], ['linuxVm', 'Linux VM event(s)'], ['security', 'certificate/KMS status event(s)']] as const) {
+          if (more(c) > 0) console.log(`  ${t}  ${c}: ${more(c)} new ${what}`);
+        }
         prev = s;
       }
     } finally {

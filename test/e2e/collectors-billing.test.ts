@@ -5,7 +5,7 @@ import { parsePolicy } from '../../src/api/validation.js';
 import { BillingMeter } from '../../src/collectors/billing.js';
 import { ConfigMapMeterStateStore } from '../../src/collectors/billing-state.js';
 import { openIntervalEnd, type MeterState } from '../../src/collectors/metering.js';
-import { projectNamespace, projectNode, type NamespaceProjection, type NodeProjection } from '../../src/collectors/projections.js';
+import { projectNode, type NamespaceProjection, type NodeProjection } from '../../src/collectors/projections.js';
 import { KubeClient } from '../../src/kube/client.js';
 import { Conflict } from '../../src/kube/errors.js';
 import type { DcpEvent } from '../../src/pipeline/event.js';
@@ -51,9 +51,7 @@ describe('collectors: billing meter on the local control plane', function () {
     namespace = `dcp-billing-${c.runId}`;
     client = new KubeClient(c.kc);
     await c.ensureNamespace(namespace);
-    const ns = projectNamespace(await client.json({ path: '/api/v1/namespaces/kube-system' }));
-    if (ns === undefined) throw new Error('kube-system has no uid');
-    kubeSystem = ns;
+    kubeSystem = await c.kubeSystem();
   });
 
   after(async function () {

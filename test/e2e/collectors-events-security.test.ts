@@ -5,7 +5,7 @@ import { certificateRequest, selfSignedCertificate } from '../../hack/certs.js';
 import type { PolicySpec } from '../../src/api/policy.js';
 import { parsePolicy } from '../../src/api/validation.js';
 import { HostErrorsCollector, LinuxVmCollector } from '../../src/collectors/host-events.js';
-import { projectNamespace, type NamespaceProjection } from '../../src/collectors/projections.js';
+import type { NamespaceProjection } from '../../src/collectors/projections.js';
 import { SecurityCollector } from '../../src/collectors/security.js';
 import type { Collector } from '../../src/collectors/collector.js';
 import { KubeClient } from '../../src/kube/client.js';
@@ -106,9 +106,7 @@ describe('collectors: host errors, Linux VM events and security on the local con
     systemNamespace = `dcp-sys-${c.runId}`;
     await c.ensureNamespace(namespace);
     await c.ensureNamespace(systemNamespace);
-    const ns = projectNamespace(await client.json({ path: '/api/v1/namespaces/kube-system' }));
-    if (ns === undefined) throw new Error('kube-system has no uid');
-    kubeSystem = ns;
+    kubeSystem = await c.kubeSystem();
   });
 
   afterEach(async function () {

@@ -5,7 +5,7 @@ import { parsePolicy } from '../../src/api/validation.js';
 import { getOrCreateDeviceKey } from '../../src/collectors/device-key.js';
 import { HostOsCollector } from '../../src/collectors/host-os.js';
 import { InventoryCollector } from '../../src/collectors/inventory.js';
-import { projectNamespace, projectNode, projectPod, type NamespaceProjection, type NodeProjection, type PodProjection } from '../../src/collectors/projections.js';
+import { projectNode, projectPod, type NamespaceProjection, type NodeProjection, type PodProjection } from '../../src/collectors/projections.js';
 import { KubeClient } from '../../src/kube/client.js';
 import { objectKey } from '../../src/kube/resource.js';
 import type { DcpEvent } from '../../src/pipeline/event.js';
@@ -72,9 +72,7 @@ describe('collectors: inventory and host OS on the local control plane', functio
     namespace = `dcp-inventory-${c.runId}`;
     selector = `${RUN_LABEL}=${c.runId},dcp-e2e=inventory`;
     await c.ensureNamespace(namespace);
-    const ns = projectNamespace(await client.json({ path: '/api/v1/namespaces/kube-system' }));
-    if (ns === undefined) throw new Error('kube-system has no uid');
-    kubeSystem = ns;
+    kubeSystem = await c.kubeSystem();
   });
 
   after(async function () {

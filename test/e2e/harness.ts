@@ -6,6 +6,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { projectNamespace, type NamespaceProjection } from '../../src/collectors/projections.js';
+import { KubeClient } from '../../src/kube/client.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const KUBECTL = join(ROOT, 'bin/kubectl');
@@ -162,6 +164,18 @@ export class TestCluster {
           },
         },
       });
+    }
+  }
+
+  /** The kube-system Namespace as the collectors see it (its UID is the cluster id). */
+  async kubeSystem(): Promise<NamespaceProjection> {
+    const client = new KubeClient(this.kc);
+    try {
+      const ns = projectNamespace(await client.json({ path: '/api/v1/namespaces/kube-system' }));
+      if (ns === undefined) throw new Error('kube-system has no uid');
+      return ns;
+    } finally {
+      client.destroy();
     }
   }
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
-import { EVENT_CATALOG, type CollectedEventName, type DcpEvent } from '../src/pipeline/event.js';
+import { EVENT_CATALOG, type CollectedEventName, type DcpEvent } from '../src/api/event.js';
 import { exampleEvent } from '../src/pipeline/examples.js';
 import { EventStore } from '../src/store/event-store.js';
 

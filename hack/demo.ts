@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { renderEventsTable } from '../src/cli/events.js';
 import { KubeClient } from '../src/kube/client.js';
-import type { DcpEvent } from '../src/pipeline/event.js';
+import type { DcpEvent } from '../src/api/event.js';
 import { fleetNode, seedFleet } from './fleet.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

@@ -2,9 +2,9 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CATEGORY_NAMES, type CategoryName } from '../api/policy.js';
-import { isEventOf, type DataValue, type DcpEvent } from '../pipeline/event.js';
+import { isEventOf, type DataValue, type DcpEvent } from '../api/event.js';
 import { EventStore, type Stream } from '../store/event-store.js';
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { parseDuration, stringFlag } from './flags.js';
 import {
   countBy,

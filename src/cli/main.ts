@@ -1,14 +1,7 @@
 #!/usr/bin/env node
 // The `dcp` command: parses the subcommand and its flags, runs it, and is the only place that exits.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-export interface Command {
-  summary: string;
-  usage: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  /** Resolves with the exit code. */
-  run(values: Record<string, string | boolean | string[] | boolean[] | undefined>, positionals: string[]): Promise<number>;
-}
+import { parseArgs } from 'node:util';
+import type { Command } from './command.js';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./run.js')).runCommand,

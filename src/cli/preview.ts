@@ -19,7 +19,7 @@ import { categoryEnabled } from '../api/categories.js';
 import { KubeClient, type KubeTransport } from '../kube/client.js';
 import { Forbidden, NotFound } from '../kube/errors.js';
 import { asRecord, asString, objectKey } from '../kube/resource.js';
-import type { DcpEvent } from '../pipeline/event.js';
+import type { DcpEvent } from '../api/event.js';
 import { DenySet, PiiGuard } from '../pipeline/guard.js';
 import { Ingest } from '../pipeline/ingest.js';
 import { route, type RoutingPolicy } from '../pipeline/routing.js';
@@ -30,7 +30,7 @@ import { otlpLogsUrl } from '../sinks/otlp-sink.js';
 import { EventStore } from '../store/event-store.js';
 import { parseOutput, renderEventsTable, UsageError, type OutputFormat } from './events.js';
 import { stringFlag } from './flags.js';
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { countBy, formatBytes, formatTable, localIsoTime, localOffsetMinutes, plural, prettyJson, shortId, utcOffsetLabel } from './table.js';
 
 const USAGE = `usage: dcp preview [flags]

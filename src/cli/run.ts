@@ -7,7 +7,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Operator } from '../controllers/operator.js';
 import { ProbeServer } from '../observability/http.js';
 import { createLogger } from '../observability/logger.js';
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { parseDuration, parseLogLevel, stringFlag } from './flags.js';
 
 const USAGE = `usage: dcp run [flags]

@@ -1,9 +1,9 @@
 // billing: the meter. One CoreUsage event per metering interval, exactly once across restarts and leader changes.
 import type { PolicySpec } from '../api/policy.js';
 import { Conflict } from '../kube/errors.js';
-import { buildEvent } from '../pipeline/envelope.js';
-import type { ClusterRef, EventOf } from '../pipeline/event.js';
-import { silentLog, type Log } from '../pipeline/log.js';
+import { buildEvent } from '../api/envelope.js';
+import type { ClusterRef, EventOf } from '../api/event.js';
+import { silentLog, type Log } from '../observability/log.js';
 import { Tally } from '../runtime/aggregate.js';
 import { Backoff } from '../runtime/backoff.js';
 import type { Clock } from '../runtime/clock.js';

@@ -2,7 +2,7 @@
 import type { CategoryName, PolicySpec } from '../api/policy.js';
 import { Backoff } from '../runtime/backoff.js';
 import type { Clock, TimerHandle } from '../runtime/clock.js';
-import type { ClusterRef, DcpEvent } from '../pipeline/event.js';
+import type { ClusterRef, DcpEvent } from '../api/event.js';
 import type { NamespaceProjection } from './projections.js';
 
 /**

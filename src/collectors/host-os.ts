@@ -2,10 +2,10 @@
 import { createHmac } from 'node:crypto';
 import { countryOf } from '../api/regions.js';
 import type { PolicySpec } from '../api/policy.js';
-import { buildEvent } from '../pipeline/envelope.js';
-import type { ClusterRef, DcpEvent, EventOf, HostOsInfoData } from '../pipeline/event.js';
+import { buildEvent } from '../api/envelope.js';
+import type { ClusterRef, DcpEvent, EventOf, HostOsInfoData } from '../api/event.js';
 import type { DenySet } from '../pipeline/guard.js';
-import { silentLog, type Log } from '../pipeline/log.js';
+import { silentLog, type Log } from '../observability/log.js';
 import { Backoff } from '../runtime/backoff.js';
 import { sleep, type Clock } from '../runtime/clock.js';
 import type { ChangeHandler, ReadStore } from '../runtime/store.js';

@@ -1,10 +1,10 @@
 // controlPlane: Node, Pod and vCore counts kept up to date from cache changes, emitted as ControlPlaneInventory.
 import { Gauge, type Registry } from 'prom-client';
 import type { PolicySpec } from '../api/policy.js';
-import { buildEvent } from '../pipeline/envelope.js';
-import type { ControlPlaneInventoryData, EventOf } from '../pipeline/event.js';
-import { sha256Hex } from '../pipeline/hash.js';
-import { silentLog, type Log } from '../pipeline/log.js';
+import { buildEvent } from '../api/envelope.js';
+import type { ControlPlaneInventoryData, EventOf } from '../api/event.js';
+import { sha256Hex } from '../api/hash.js';
+import { silentLog, type Log } from '../observability/log.js';
 import { Tally } from '../runtime/aggregate.js';
 import type { Clock, TimerHandle } from '../runtime/clock.js';
 import type { ChangeHandler, ReadStore } from '../runtime/store.js';

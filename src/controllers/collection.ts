@@ -22,10 +22,10 @@ import {
 } from '../collectors/index.js';
 import type { KubeTransport } from '../kube/client.js';
 import { asRecord, asString } from '../kube/resource.js';
-import type { DcpEvent } from '../pipeline/event.js';
+import type { DcpEvent } from '../api/event.js';
 import { DenySet, PiiGuard } from '../pipeline/guard.js';
 import { Ingest } from '../pipeline/ingest.js';
-import type { Log } from '../pipeline/log.js';
+import type { Log } from '../observability/log.js';
 import { EventValidator } from '../pipeline/validate.js';
 import { sleep, type Clock } from '../runtime/clock.js';
 import type { ReadStore } from '../runtime/store.js';

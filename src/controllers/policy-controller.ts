@@ -6,7 +6,7 @@ import type { KubeTransport } from '../kube/client.js';
 import { NotFound } from '../kube/errors.js';
 import type { EventRecorder } from '../kube/recorder.js';
 import { asRecord } from '../kube/resource.js';
-import type { Log } from '../pipeline/log.js';
+import type { Log } from '../observability/log.js';
 import type { ReconcileResult } from '../runtime/controller.js';
 import { deepEqual, type ReadStore } from '../runtime/store.js';
 import { planStatus, type Observed } from './policy-status.js';

@@ -1,6 +1,6 @@
 // One valid example of every event name: a reference for collector authors and fixtures for tests and benchmarks.
-import { buildEvent } from './envelope.js';
-import type { ClusterRef, CollectedEventName, EventDataMap, EventOf } from './event.js';
+import { buildEvent } from '../api/envelope.js';
+import type { ClusterRef, CollectedEventName, EventDataMap, EventOf } from '../api/event.js';
 
 export const EXAMPLE_CLUSTER: ClusterRef = {
   id: '7d0c8f4e-2b1a-4c3d-9e8f-0a1b2c3d4e5f',

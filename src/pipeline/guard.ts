@@ -1,8 +1,8 @@
 // PII guard: the last check before storage. Drops any event whose strings look like personal or secret data.
 import { isIPv6 } from 'node:net';
-import type { DcpEvent } from './event.js';
-import { silentLog, type Log } from './log.js';
-import { counter, type Registry } from './metrics.js';
+import type { DcpEvent } from '../api/event.js';
+import { silentLog, type Log } from '../observability/log.js';
+import { counter, type Registry } from '../observability/metrics.js';
 
 export type PiiKind =
   | 'email'

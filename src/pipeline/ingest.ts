@@ -1,5 +1,5 @@
 // The path every collected event takes to storage: schema validation, then the PII guard, then a durable append.
-import type { DcpEvent } from './event.js';
+import type { DcpEvent } from '../api/event.js';
 import type { PiiGuard } from './guard.js';
 import type { EventValidator } from './validate.js';
 

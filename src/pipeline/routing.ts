@@ -1,7 +1,7 @@
 // Residency routing (DESIGN.md section 5), pure: which events may go to which sink.
 import type { PolicySpec, Sink } from '../api/policy.js';
 import { CENTRAL } from '../api/regions.js';
-import type { DcpEvent } from './event.js';
+import type { DcpEvent } from '../api/event.js';
 
 export interface Route {
   readonly deliver: boolean;

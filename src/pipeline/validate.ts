@@ -3,10 +3,10 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { CATEGORY_NAMES, type CategoryName } from '../api/policy.js';
-import type { DcpEvent } from './event.js';
+import type { DcpEvent } from '../api/event.js';
 import { eventSchema } from './schema.js';
-import { silentLog, type Log } from './log.js';
-import { counter, type Registry } from './metrics.js';
+import { silentLog, type Log } from '../observability/log.js';
+import { counter, type Registry } from '../observability/metrics.js';
 
 // ajv-formats is CommonJS; under NodeNext its default export arrives as the module object.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;

@@ -1,8 +1,8 @@
 // The delivery loop: per sink, read the store after its cursor, route, send, then advance the cursor.
 import type { Sink } from '../api/policy.js';
-import type { DcpEvent } from '../pipeline/event.js';
-import { silentLog, type Log } from '../pipeline/log.js';
-import { counter, type Registry } from '../pipeline/metrics.js';
+import type { DcpEvent } from '../api/event.js';
+import { silentLog, type Log } from '../observability/log.js';
+import { counter, type Registry } from '../observability/metrics.js';
 import { shouldDeliver, type RoutingPolicy } from '../pipeline/routing.js';
 import type { EventStore, StorePosition, Stream } from '../store/event-store.js';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';

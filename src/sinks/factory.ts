@@ -1,6 +1,6 @@
 // Builds the sink a policy's Sink entry describes.
 import type { Sink } from '../api/policy.js';
-import type { Log } from '../pipeline/log.js';
+import type { Log } from '../observability/log.js';
 import { FileSink } from './file-sink.js';
 import { HttpSink } from './http-sink.js';
 import { OtlpSink } from './otlp-sink.js';

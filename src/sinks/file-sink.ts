@@ -1,7 +1,7 @@
 // The file sink: appends each batch as JSON lines to <path>/events-YYYY-MM-DD.jsonl and fsyncs.
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DcpEvent } from '../pipeline/event.js';
+import type { DcpEvent } from '../api/event.js';
 import type { EventSink } from './sink.js';
 import { SinkError } from './sink.js';
 

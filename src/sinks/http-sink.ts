@@ -1,6 +1,6 @@
 // The http sink: POSTs each batch as a JSON array of events.
-import { sha256Hex } from '../pipeline/hash.js';
-import type { DcpEvent } from '../pipeline/event.js';
+import { sha256Hex } from '../api/hash.js';
+import type { DcpEvent } from '../api/event.js';
 import { HttpTransport, type HttpTransportOptions } from './http-transport.js';
 import type { EventSink } from './sink.js';
 

@@ -1,7 +1,7 @@
 // POSTs JSON over node's http/https with an optional CA and bearer token, retrying transient failures with backoff.
 import http from 'node:http';
 import https from 'node:https';
-import { silentLog, type Log } from '../pipeline/log.js';
+import { silentLog, type Log } from '../observability/log.js';
 import { retry, type BackoffPolicy } from './backoff.js';
 import { SinkError } from './sink.js';
 

@@ -1,6 +1,6 @@
 // The otlp sink: OTLP/HTTP JSON logs to <url>/v1/logs, so any OpenTelemetry Collector can take the stream.
-import type { DcpEvent } from '../pipeline/event.js';
-import { silentLog, type Log } from '../pipeline/log.js';
+import type { DcpEvent } from '../api/event.js';
+import { silentLog, type Log } from '../observability/log.js';
 import { HttpTransport, type HttpTransportOptions } from './http-transport.js';
 import { toOtlpLogs } from './otlp.js';
 import type { EventSink } from './sink.js';

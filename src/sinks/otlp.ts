@@ -1,5 +1,5 @@
 // Encodes events as an OTLP/HTTP JSON logs request (ExportLogsServiceRequest), pure.
-import { SCHEMA_VERSION, type DcpEvent } from '../pipeline/event.js';
+import { SCHEMA_VERSION, type DcpEvent } from '../api/event.js';
 
 type AnyValue = { stringValue: string } | { intValue: string } | { boolValue: boolean };
 

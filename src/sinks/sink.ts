@@ -1,6 +1,6 @@
 // The interface every sink implements, and the error a failed delivery raises.
 import type { SinkType } from '../api/policy.js';
-import type { DcpEvent } from '../pipeline/event.js';
+import type { DcpEvent } from '../api/event.js';
 
 /**
  * One destination. Delivery is at least once: after a failure or a restart the same events may be

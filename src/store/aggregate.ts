@@ -1,6 +1,6 @@
 // Daily de-identified aggregates, pure: per day, category and event name, a count and numeric summaries; no strings.
-import { buildAggregate } from '../pipeline/envelope.js';
-import type { CollectedEventName, DcpEvent, EventOf, NumericSummary } from '../pipeline/event.js';
+import { buildAggregate } from '../api/envelope.js';
+import type { CollectedEventName, DcpEvent, EventOf, NumericSummary } from '../api/event.js';
 import { dayOf } from './days.js';
 
 /** Numeric and boolean leaves of `data` (booleans as 0/1, one nesting level as `a.b`). Strings are left out by design. */

@@ -1,7 +1,7 @@
 // Billing across kills, restarts and leader hand-overs of real `dcp run` processes: no gap, no duplicate, right quantities.
 import { expect } from 'chai';
 import { stringify } from 'yaml';
-import type { CoreUsageData, DcpEvent } from '../../src/pipeline/event.js';
+import type { CoreUsageData, DcpEvent } from '../../src/api/event.js';
 import { EventStore } from '../../src/store/event-store.js';
 import { cluster, RUN_LABEL, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { selfSignedCertificate } from '../../hack/certs.js';
-import type { DcpEvent } from '../../src/pipeline/event.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { cluster, RUN_LABEL, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, runDcp, waitFor, type CliResult } from './operator-process.js';

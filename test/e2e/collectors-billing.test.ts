@@ -8,7 +8,7 @@ import { openIntervalEnd, type MeterState } from '../../src/collectors/metering.
 import { projectNode, type NamespaceProjection, type NodeProjection } from '../../src/collectors/projections.js';
 import { KubeClient } from '../../src/kube/client.js';
 import { Conflict } from '../../src/kube/errors.js';
-import type { DcpEvent } from '../../src/pipeline/event.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { Store } from '../../src/runtime/store.js';

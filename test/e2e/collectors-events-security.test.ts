@@ -9,7 +9,7 @@ import type { NamespaceProjection } from '../../src/collectors/projections.js';
 import { SecurityCollector } from '../../src/collectors/security.js';
 import type { Collector } from '../../src/collectors/collector.js';
 import { KubeClient } from '../../src/kube/client.js';
-import type { DcpEvent } from '../../src/pipeline/event.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { DenySet, PiiGuard } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { cluster, RUN_LABEL } from './harness.js';

@@ -8,7 +8,7 @@ import { InventoryCollector } from '../../src/collectors/inventory.js';
 import { projectNode, projectPod, type NamespaceProjection, type NodeProjection, type PodProjection } from '../../src/collectors/projections.js';
 import { KubeClient } from '../../src/kube/client.js';
 import { objectKey } from '../../src/kube/resource.js';
-import type { DcpEvent } from '../../src/pipeline/event.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { DenySet, PiiGuard } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { DcpEvent } from '../../src/pipeline/event.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { CursorStore } from '../../src/sinks/cursor.js';
 import { listDays, partitionFile } from '../../src/store/days.js';
 import { EventStore, type ReadQuery, type StorePosition } from '../../src/store/event-store.js';

@@ -7,7 +7,7 @@ import { admit, buildReport, denySetOf, displayBody, planSinks, renderPreviewJso
 import { deviceIdOf } from '../../src/collectors/host-os.js';
 import { InventoryCounter } from '../../src/collectors/inventory.js';
 import { projectNode, type NodeProjection } from '../../src/collectors/projections.js';
-import type { DcpEvent } from '../../src/pipeline/event.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { EXAMPLE_CLUSTER, exampleEvent } from '../../src/pipeline/examples.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { batchKey } from '../../src/sinks/http-sink.js';

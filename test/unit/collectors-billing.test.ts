@@ -7,7 +7,7 @@ import type { MeterStateStore, StoredMeterState } from '../../src/collectors/bil
 import { parseMeterState, serializeMeterState, type MeterState } from '../../src/collectors/metering.js';
 import type { NamespaceProjection, NodeProjection } from '../../src/collectors/projections.js';
 import { Conflict } from '../../src/kube/errors.js';
-import type { DcpEvent } from '../../src/pipeline/event.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { PiiGuard } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';

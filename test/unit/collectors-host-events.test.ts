@@ -7,8 +7,8 @@ import { hostErrorData, HostErrorsCollector, LinuxVmCollector, linuxVmData, linu
 import type { NamespaceProjection } from '../../src/collectors/projections.js';
 import { readJson, type KubeRequest, type KubeTransport, type QueryValue, type ResponseStream } from '../../src/kube/client.js';
 import { projectEvent, type EventInfo } from '../../src/kube/projections.js';
-import { buildEvent } from '../../src/pipeline/envelope.js';
-import type { ClusterRef, DcpEvent } from '../../src/pipeline/event.js';
+import { buildEvent } from '../../src/api/envelope.js';
+import type { ClusterRef, DcpEvent } from '../../src/api/event.js';
 import { DenySet, detectPii, PiiGuard, redactPii } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';

@@ -5,7 +5,7 @@ import type { PolicySpec } from '../../src/api/policy.js';
 import { parsePolicy } from '../../src/api/validation.js';
 import { InventoryCollector, InventoryCounter, registerInventoryGauges, significantChange, type InventorySnapshot } from '../../src/collectors/inventory.js';
 import type { NamespaceProjection, NodeProjection, PodPhase, PodProjection } from '../../src/collectors/projections.js';
-import type { DcpEvent } from '../../src/pipeline/event.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { PiiGuard } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';

@@ -23,8 +23,8 @@ import type { KubeRequest, KubeTransport, ResponseStream, TextResponse } from '.
 import { KubeClient, readJson } from '../../src/kube/client.js';
 import { ServerError } from '../../src/kube/errors.js';
 import { parseCertificates, projectCsr, type CertificateInfo } from '../../src/kube/projections.js';
-import type { CertificateStatusData, ClusterRef, DcpEvent, KmsStatusData } from '../../src/pipeline/event.js';
-import type { Log } from '../../src/pipeline/log.js';
+import type { CertificateStatusData, ClusterRef, DcpEvent, KmsStatusData } from '../../src/api/event.js';
+import type { Log } from '../../src/observability/log.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 

@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
-import { EVENT_CATALOG, type CollectedEventName, type DcpEvent } from '../../src/pipeline/event.js';
+import { EVENT_CATALOG, type CollectedEventName, type DcpEvent } from '../../src/api/event.js';
 import { EXAMPLE_CLUSTER, exampleEvent } from '../../src/pipeline/examples.js';
 import { DenySet, PiiGuard, detectPii } from '../../src/pipeline/guard.js';
 

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import type { Sink } from '../../src/api/policy.js';
 import { AZURE_REGIONS } from '../../src/api/regions.js';
-import { EVENT_CATALOG, type CollectedEventName, type DcpEvent } from '../../src/pipeline/event.js';
+import { EVENT_CATALOG, type CollectedEventName, type DcpEvent } from '../../src/api/event.js';
 import { EXAMPLE_CLUSTER, exampleEvent } from '../../src/pipeline/examples.js';
 import { PiiGuard } from '../../src/pipeline/guard.js';
 import { Ingest } from '../../src/pipeline/ingest.js';

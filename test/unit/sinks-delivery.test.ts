@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import type { Sink } from '../../src/api/policy.js';
-import { EVENT_CATALOG, type CollectedEventName, type DcpEvent } from '../../src/pipeline/event.js';
+import { EVENT_CATALOG, type CollectedEventName, type DcpEvent } from '../../src/api/event.js';
 import { exampleEvent } from '../../src/pipeline/examples.js';
 import type { RoutingPolicy } from '../../src/pipeline/routing.js';
 import { CursorStore } from '../../src/sinks/cursor.js';

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { DcpEvent } from '../../src/pipeline/event.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { exampleEvent } from '../../src/pipeline/examples.js';
 import { FileSink } from '../../src/sinks/file-sink.js';
 import { HttpSink } from '../../src/sinks/http-sink.js';

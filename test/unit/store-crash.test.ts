@@ -5,7 +5,7 @@ import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import type { DcpEvent } from '../../src/pipeline/event.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { exampleEvent } from '../../src/pipeline/examples.js';
 import { EventStore } from '../../src/store/event-store.js';
 import { encodeRecord } from '../../src/store/record.js';

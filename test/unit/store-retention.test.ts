@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import type { CollectedEventName, DcpEvent } from '../../src/pipeline/event.js';
+import type { CollectedEventName, DcpEvent } from '../../src/api/event.js';
 import { exampleEvent } from '../../src/pipeline/examples.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { EventStore } from '../../src/store/event-store.js';

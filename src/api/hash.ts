@@ -1,4 +1,4 @@
-// Hashes the pipeline uses: deterministic event ids and keyed hashes that stand in for machine identifiers.
+// Hashes the envelope and collectors use: deterministic event ids and keyed hashes that stand in for machine identifiers.
 import { createHash, createHmac } from 'node:crypto';
 
 export function sha256Hex(...parts: readonly string[]): string {

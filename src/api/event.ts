@@ -1,7 +1,7 @@
 // The event envelope (DESIGN.md section 3) and the data of each event name, as TypeScript types.
 // schemas/event.schema.json is the runtime contract; pipeline-schema.test.ts proves the two agree.
-import type { CategoryName } from '../api/policy.js';
-import type { AzureRegion } from '../api/regions.js';
+import type { CategoryName } from './policy.js';
+import type { AzureRegion } from './regions.js';
 
 export const SCHEMA_VERSION = '1.0';
 

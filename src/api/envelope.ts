@@ -1,5 +1,5 @@
 // Builds event envelopes with a deterministic id, so the same fact observed twice gets the same id.
-import type { CategoryName } from '../api/policy.js';
+import type { CategoryName } from './policy.js';
 import { sha256Hex } from './hash.js';
 import {
   EVENT_CATALOG,

@@ -1,4 +1,4 @@
-// The logging surface pipeline, store and sinks need; a winston Logger satisfies it.
+// The logging surface every layer takes (pipeline, store, sinks, collectors); a winston Logger satisfies it.
 
 export interface Log {
   debug(message: string, meta?: Record<string, unknown>): unknown;

@@ -13,14 +13,44 @@ import { clusterRef, FlushLoop, wallClock, type Collector, type EmitEvents } fro
 import type { NamespaceProjection, NodeProjection } from './projections.js';
 
 /**
+ * systemUUID values that name no machine: firmware that was never given one reports all zeros, all
+ * F's, a well-known sample UUID or a BIOS default string; many machines then share the value.
+ * Compared after trimming, lower-casing and dropping braces, dashes and spaces.
+ */
+const PLACEHOLDER_SYSTEM_UUIDS: ReadonlySet<string> = new Set([
+  // The SMBIOS sample UUID that some OEM boards ship with unchanged.
+  '03000200040005000006000700080009',
+  'notsettable',
+  'notspecified',
+  'notpresent',
+  'tobefilledbyo.e.m.',
+  'defaultstring',
+  'systemuuid',
+  'none',
+  'null',
+  'unknown',
+  'n/a',
+]);
+
+/** The systemUUID as hashed (trimmed, lower-cased), or undefined when it is empty or a placeholder. */
+export function usableSystemUuid(systemUUID: string): string | undefined {
+  const uuid = systemUUID.trim().toLowerCase();
+  const bare = uuid.replace(/[{}\s-]/g, '');
+  if (bare === '' || /^(.)\1*$/.test(bare) || PLACEHOLDER_SYSTEM_UUIDS.has(bare)) return undefined;
+  return uuid;
+}
+
+/**
  * The device ID: HMAC-SHA256 under the cluster's key of the Node's systemUUID (lower-cased, as
- * tools disagree on its case), hex. A Node that reports no systemUUID (virtual kubelets, kwok) is
- * hashed by its object UID instead, so that two such Nodes do not share one device ID.
+ * tools disagree on its case), hex. NOTE: a Node whose systemUUID is empty, missing or a placeholder
+ * (all zeros, all F's, any one repeated digit, a BIOS default string; see usableSystemUuid) is hashed
+ * by its object UID instead, which the API server makes unique: a hash of a shared value would give
+ * many machines one device ID. Such a Node gets a new device ID if its Node object is re-created.
  */
 export function deviceIdOf(key: Buffer, node: NodeProjection): string {
-  const uuid = node.nodeInfo.systemUUID.trim().toLowerCase();
+  const uuid = usableSystemUuid(node.nodeInfo.systemUUID);
   return createHmac('sha256', key)
-    .update(uuid !== '' ? uuid : `node-uid:${node.uid}`)
+    .update(uuid ?? `node-uid:${node.uid}`)
     .digest('hex');
 }
 
@@ -56,10 +86,13 @@ export function hostOsData(node: NodeProjection, deviceId: string, countryCode: 
   return data;
 }
 
-/** The identifying strings of a Node that no event may carry: its name, hostnames and raw systemUUID. */
+/**
+ * The identifying strings of a Node that no event may carry: its name, hostnames and raw systemUUID.
+ * A placeholder systemUUID identifies nothing, and denying one ('None', 'Unknown') would redact ordinary words.
+ */
 export function nodeIdentifiers(name: string, node: NodeProjection): string[] {
   const out = [name, ...node.hostnames];
-  if (node.nodeInfo.systemUUID !== '') out.push(node.nodeInfo.systemUUID);
+  if (usableSystemUuid(node.nodeInfo.systemUUID) !== undefined) out.push(node.nodeInfo.systemUUID);
   return out;
 }
 

@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { expect } from 'chai';
 import type { PolicySpec } from '../../src/api/policy.js';
 import { parsePolicy } from '../../src/api/validation.js';
-import { denyNodeIdentifiers, deviceIdOf, HostOsCollector, hostOsData, vmSize } from '../../src/collectors/host-os.js';
+import { denyNodeIdentifiers, deviceIdOf, HostOsCollector, hostOsData, nodeIdentifiers, usableSystemUuid, vmSize } from '../../src/collectors/host-os.js';
 import { projectNode, type NamespaceProjection, type NodeProjection } from '../../src/collectors/projections.js';
 import { buildEvent } from '../../src/api/envelope.js';
 import type { DcpEvent } from '../../src/api/event.js';
@@ -130,6 +130,61 @@ describe('collectors: host OS facts', function () {
     const a = project(rawNode('a', { uuid: '' }));
     const b = project(rawNode('b', { uuid: '' }));
     expect(deviceIdOf(KEY, a)).to.not.equal(deviceIdOf(KEY, b));
+  });
+
+  // Firmware without a UUID reports zeros, F's, the SMBIOS sample or a BIOS string; many machines then share it.
+  const PLACEHOLDERS = [
+    '',
+    '   ',
+    '00000000-0000-0000-0000-000000000000',
+    'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF',
+    'ffffffff-ffff-ffff-ffff-ffffffffffff',
+    '{00000000-0000-0000-0000-000000000000}',
+    '11111111-1111-1111-1111-111111111111',
+    '03000200-0400-0500-0006-000700080009',
+    'Not Settable',
+    'To Be Filled By O.E.M.',
+    'Default string',
+    'None',
+    'Unknown',
+  ];
+
+  it('treats empty, blank, all-zero, all-F, sample and BIOS-default systemUUIDs as absent', function () {
+    for (const p of PLACEHOLDERS) expect(usableSystemUuid(p), JSON.stringify(p)).to.equal(undefined);
+    expect(usableSystemUuid(' EC2A1B3C-4D5E-6F70-8192-A3B4C5D6E7F8 ')).to.equal('ec2a1b3c-4d5e-6f70-8192-a3b4c5d6e7f8');
+    expect(usableSystemUuid('ec2a1b3c4d5e6f708192a3b4c5d6e7f8')).to.equal('ec2a1b3c4d5e6f708192a3b4c5d6e7f8');
+  });
+
+  it('never lets a placeholder systemUUID into the deny set, where it would redact words like "Unknown"', function () {
+    for (const p of PLACEHOLDERS) expect(nodeIdentifiers('n1', project(rawNode('n1', { uuid: p })))).to.deep.equal(['n1', 'n1-host']);
+  });
+
+  it('gives no two HostOsInfo records of different Nodes one device ID when their systemUUIDs are missing or placeholders', async function () {
+    // 13 placeholder kinds × 8 Nodes each, plus Nodes that report no nodeInfo at all.
+    const names: string[] = [];
+    const w = new World([]);
+    PLACEHOLDERS.forEach((uuid, i) => {
+      for (let j = 0; j < 8; j++) {
+        const name = `pool${i}-vmss${String(j).padStart(6, '0')}`;
+        names.push(name);
+        w.nodes.upsert(name, project(rawNode(name, { uuid })));
+      }
+    });
+    for (let j = 0; j < 8; j++) {
+      const name = `bare-${j}`;
+      names.push(name);
+      w.nodes.upsert(name, project({ metadata: { name, uid: `uid-${name}` }, status: {} }));
+    }
+    const r = await w.start();
+    await w.advance(1_000);
+    await r.stop();
+    expect(w.events).to.have.length(names.length);
+    const ids = new Set(w.events.map((e) => e.data['deviceId']));
+    expect(ids.size).to.equal(names.length);
+    for (const e of w.events) expect(validateEvent(e).ok).to.equal(true);
+    // And none of them is the hash every Node without a UUID used to get.
+    const hashOfNothing = createHmac('sha256', KEY).update('').digest('hex');
+    expect([...ids]).to.not.include(hashOfNothing);
   });
 
   it('reports the allow-listed facts and flags of a Node', function () {

@@ -7,6 +7,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./run.js')).runCommand,
   events: async () => (await import('./events.js')).eventsCommand,
   preview: async () => (await import('./preview.js')).previewCommand,
+  'audit-exporter': async () => (await import('./audit-exporter.js')).auditExporterCommand,
 };
 
 async function usage(): Promise<string> {

@@ -21,6 +21,7 @@ import { Forbidden, NotFound } from '../kube/errors.js';
 import { asRecord, asString, objectKey } from '../kube/resource.js';
 import type { DcpEvent } from '../api/event.js';
 import { DenySet, PiiGuard } from '../pipeline/guard.js';
+import { cleanStrings } from '../pipeline/clean-text.js';
 import { Ingest } from '../pipeline/ingest.js';
 import { route, type RoutingPolicy } from '../pipeline/routing.js';
 import { EventValidator, validateEvent } from '../pipeline/validate.js';
@@ -181,14 +182,16 @@ export async function admit(candidates: readonly DcpEvent[], denySet: DenySet): 
     },
   });
   const result = await ingest.submit(candidates);
-  const accepted = new Set<DcpEvent>(result.accepted);
+  const accepted = new Set(result.accepted.map((e) => e.id));
   const dropped = candidates
-    .filter((c) => !accepted.has(c))
+    .filter((c) => !accepted.has(c.id))
     .map((c): DroppedEvent => {
-      const v = validateEvent(c);
+      // What the ingest judged: the event with its strings cleaned.
+      const cleaned = cleanStrings(c) as DcpEvent;
+      const v = validateEvent(cleaned);
       const base = { id: c.id, category: c.category, name: c.name };
       if (!v.ok) return { ...base, stage: 'schema', problems: v.problems };
-      return { ...base, stage: 'pii', problems: guard.inspect(c).map((f) => `${f.path}: ${f.kind}`) };
+      return { ...base, stage: 'pii', problems: guard.inspect(cleaned).map((f) => `${f.path}: ${f.kind}`) };
     });
   return { stored, dropped };
 }

@@ -8,6 +8,7 @@ import { buildEvent } from '../api/envelope.js';
 import type { ClusterRef, DcpEvent, HostErrorData, LinuxVmEventData, LinuxVmKind } from '../api/event.js';
 import { detectPii, redactPii, type DenySet } from '../pipeline/guard.js';
 import { silentLog, type Log } from '../observability/log.js';
+import { cleanText } from '../pipeline/clean-text.js';
 import { scrubComponent, scrubReason, scrubText } from '../pipeline/scrub.js';
 import { eventCache } from '../runtime/caches.js';
 import type { Clock } from '../runtime/clock.js';
@@ -90,12 +91,13 @@ function cut(text: string, max: number): string {
 }
 
 /**
- * Redacted and trimmed, at most `max` long. Cut before redacting, so a huge note costs little, and
+ * Clean multi-line text, redacted and trimmed, at most `max` long. Cut before redacting, so a huge note costs little, and
  * again after, as a placeholder can be longer than what it replaced; a cut can turn text into a
  * finding ("6.6.64.2-9" into an address), so every cut is redacted again.
  */
 function fit(raw: string, max: number, denySet: DenySet): string {
-  let out = redactText(cut(raw.trim(), max), denySet).trim();
+  // Clean text first: a control character or escape sequence must not split a name the redaction looks for.
+  let out = redactText(cut(cleanText(raw, 'multiline').trim(), max), denySet).trim();
   for (let i = 0; i < 3 && out.length > max; i++) out = redactText(cut(out, max), denySet).trim();
   return out.length > max ? '' : out;
 }

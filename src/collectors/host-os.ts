@@ -4,6 +4,7 @@ import { countryOf } from '../api/regions.js';
 import type { PolicySpec } from '../api/policy.js';
 import { buildEvent } from '../api/envelope.js';
 import type { ClusterRef, DcpEvent, EventOf, HostOsInfoData } from '../api/event.js';
+import { cleanText } from '../pipeline/clean-text.js';
 import type { DenySet } from '../pipeline/guard.js';
 import { silentLog, type Log } from '../observability/log.js';
 import { Backoff } from '../runtime/backoff.js';
@@ -54,10 +55,12 @@ export function deviceIdOf(key: Buffer, node: NodeProjection): string {
     .digest('hex');
 }
 
-// The schema's shortText: 1..256 characters.
+// The schema's shortText: 1..256 characters of clean single-line text (a kubelet reports what the machine says).
 function text(value: string): string {
-  const t = value.trim();
-  return t === '' ? 'unknown' : t.slice(0, 256);
+  const t = cleanText(value).trim();
+  if (t === '') return 'unknown';
+  // Never through a surrogate pair.
+  return t.length <= 256 ? t : t.slice(0, /[\ud800-\udbff]/.test(t.charAt(255)) ? 255 : 256);
 }
 
 /**

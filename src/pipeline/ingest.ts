@@ -1,5 +1,6 @@
-// The path every collected event takes to storage: schema validation, then the PII guard, then a durable append.
+// The path every collected event takes to storage: clean text, schema validation, the PII guard, a durable append.
 import type { DcpEvent } from '../api/event.js';
+import { cleanStrings } from './clean-text.js';
 import type { PiiGuard } from './guard.js';
 import type { EventValidator } from './validate.js';
 
@@ -39,7 +40,8 @@ export class Ingest {
     let invalid = 0;
     let rejected = 0;
     for (const c of candidates) {
-      const event = this.options.validator.admit(c);
+      // NOTE: cleaned before the guard looks, so a control character cannot hide an address from it.
+      const event = this.options.validator.admit(cleanStrings(c));
       if (!event) invalid++;
       else if (!this.options.guard.admit(event)) rejected++;
       else accepted.push(event);

@@ -13,6 +13,7 @@ import { DenySet, detectPii, PiiGuard, redactPii } from '../../src/pipeline/guar
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { settle, startRun } from './collector-run.js';
+import { dirt } from './planted-text.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
 const KUBE_SYSTEM: NamespaceProjection = { uid: '0b9c8d7e-0000-4000-8000-000000000001', creationTimestamp: '2025-12-01T08:00:00Z' };
@@ -127,6 +128,7 @@ const separator = fc.constantFrom('', ' ', '\n', '\t', ', ', '; ', ' (', ') ', '
 
 describe('host events: redaction', function () {
   it('leaves nothing the PII guard or the deny set would flag, whatever surrounds it (property, 2,000 runs)', function () {
+    this.timeout(30_000); // seconds of CPU: CI machines run several suites at once
     fc.assert(
       fc.property(fc.array(planted, { minLength: 1, maxLength: 4 }), around, separator, separator, around, (plants, before, sep1, sep2, after) => {
         const denySet = new DenySet();
@@ -354,12 +356,12 @@ describe('host events: data built from realistic events', function () {
     expectStorable(buildEvent({ name: 'HostError', cluster: CLUSTER, time: new Date(T0), sourceKey: 'b', data: trace }), d);
   });
 
-  it('builds events the guard admits from any note (property)', function () {
+  it('builds clean, valid events the guard admits from any note, with controls, escapes and lone surrogates planted (property)', function () {
     fc.assert(
-      fc.property(fc.array(planted, { maxLength: 3 }), around, fc.constantFrom('kubelet', 'kernel-monitor', ''), (plants, text, controller) => {
+      fc.property(fc.array(planted, { maxLength: 3 }), around, fc.array(dirt, { maxLength: 4 }), fc.constantFrom('kubelet', 'kernel-monitor', ''), (plants, text, dirts, controller) => {
         const d = new DenySet();
         d.add(plants.flatMap((p) => (p.deny === undefined ? [] : [p.deny])));
-        const e = info({ reason: 'KernelOops', controller, note: `${text} ${plants.map((p) => p.value).join(' ')}` });
+        const e = info({ reason: 'KernelOops', controller, note: `${text} ${plants.map((p, i) => `${dirts[i] ?? ''}${p.value}`).join(' ')} ${dirts.join('x')}` });
         const host = hostErrorData(e, d);
         const vm = linuxVmData(e, SYSTEM_NAMESPACES, d);
         if (host === undefined || vm === undefined) return false;

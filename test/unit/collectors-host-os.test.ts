@@ -1,6 +1,7 @@
 // Host OS events: one per Node on appearance and on a change of a reported fact, allow-listed, never the raw UUID or name.
 import { createHmac } from 'node:crypto';
 import { expect } from 'chai';
+import fc from 'fast-check';
 import type { PolicySpec } from '../../src/api/policy.js';
 import { parsePolicy } from '../../src/api/validation.js';
 import { denyNodeIdentifiers, deviceIdOf, HostOsCollector, hostOsData, nodeIdentifiers, usableSystemUuid, vmSize } from '../../src/collectors/host-os.js';
@@ -8,10 +9,12 @@ import { projectNode, type NamespaceProjection, type NodeProjection } from '../.
 import { buildEvent } from '../../src/api/envelope.js';
 import type { DcpEvent } from '../../src/api/event.js';
 import { DenySet, PiiGuard } from '../../src/pipeline/guard.js';
+import { cleanStrings } from '../../src/pipeline/clean-text.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { Store } from '../../src/runtime/store.js';
 import { settle, startRun } from './collector-run.js';
+import { dirt, dirty } from './planted-text.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
 const KUBE_SYSTEM: NamespaceProjection = { uid: '0b9c8d7e-0000-4000-8000-000000000001', creationTimestamp: '2025-12-01T08:00:00Z' };
@@ -185,6 +188,28 @@ describe('collectors: host OS facts', function () {
     // And none of them is the hash every Node without a UUID used to get.
     const hashOfNothing = createHmac('sha256', KEY).update('').digest('hex');
     expect([...ids]).to.not.include(hashOfNothing);
+  });
+
+  it('reports an osImage full of control characters and escape sequences as one clean line', function () {
+    const raw = rawNode('n1') as { status: { nodeInfo: Record<string, string> } };
+    raw.status.nodeInfo['osImage'] = 'Ubuntu\u0001\u0002\u001b[31mred\u001b[0m\r\nInjected: yes';
+    const data = hostOsData(project(raw), 'ab'.repeat(32), 'NL');
+    expect(data.osImage).to.equal('Ubuntured Injected: yes');
+  });
+
+  it('reports valid, clean facts whatever a kubelet plants in nodeInfo (property)', function () {
+    const field = fc.constantFrom('osImage', 'kernelVersion', 'operatingSystem', 'architecture', 'containerRuntimeVersion');
+    fc.assert(
+      fc.property(fc.array(fc.tuple(field, fc.oneof(dirty, fc.string({ maxLength: 300, unit: 'binary' }), dirt)), { minLength: 1, maxLength: 5 }), (plants) => {
+        const raw = rawNode('n1') as { status: { nodeInfo: Record<string, string> } };
+        for (const [f, v] of plants) raw.status.nodeInfo[f] = v;
+        const data = hostOsData(project(raw), 'ab'.repeat(32), 'NL');
+        const event = buildEvent({ name: 'HostOsInfo', cluster: { id: KUBE_SYSTEM.uid, region: 'westeurope', subscriptionId: '3f2c1a9e-0000-4000-8000-000000000001' }, time: new Date(T0), sourceKey: 'n', data });
+        // Valid as built: the collector cleans, the ingest's own cleaning has nothing left to do.
+        return validateEvent(event).ok && cleanStrings(event) === event;
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('reports the allow-listed facts and flags of a Node', function () {

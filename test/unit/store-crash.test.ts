@@ -72,7 +72,8 @@ function runAndKill(dataDir: string, round: number, batches: number): Promise<Ch
       }
     });
     child.on('error', reject);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': a 'try' line still in the pipe at the kill must be read before the store is checked.
+    child.on('close', (code, signal) => {
       if (signal === 'SIGKILL') resolve(run);
       else reject(new Error(`child exited ${code}: ${stderr}`));
     });

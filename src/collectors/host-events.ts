@@ -11,6 +11,7 @@ import { silentLog, type Log } from '../observability/log.js';
 import { cleanText } from '../pipeline/clean-text.js';
 import { scrubComponent, scrubReason, scrubText } from '../pipeline/scrub.js';
 import { eventCache } from '../runtime/caches.js';
+import type { SkippedObjects } from '../runtime/skipped-objects.js';
 import type { Clock } from '../runtime/clock.js';
 import type { ChangeHandler } from '../runtime/store.js';
 import { clusterRef, FlushLoop, wallClock, type Collector, type EmitEvents } from './collector.js';
@@ -229,6 +230,8 @@ export interface HostEventsCollectorOptions {
   readonly registry?: Registry;
   /** Changes are gathered this long, then emitted as one batch. @default 1000 */
   readonly batchDelayMs?: number;
+  /** Where an Event the collector cannot read is reported (counted, warned about on the Event). */
+  readonly skipped?: SkippedObjects;
 }
 
 /** One slice of the Events the collector watches; `resource` names it in metrics and logs and tells slices apart. */
@@ -329,6 +332,16 @@ abstract class EventsCollector {
         // A refused watch needs an admin (RBAC), so it is a warning; anything else heals with a retry.
         onError: (err, reason) =>
           (err instanceof Forbidden || err instanceof Unauthorized ? this.log.warn : this.log.debug).call(this.log, 'Event watch restarting', { resource: slice.resource, reason, error: err.message }),
+        onMalformed: (key, object) =>
+          this.options.skipped?.report({
+            resource: 'events',
+            kind: 'Event',
+            apiVersion: 'events.k8s.io/v1',
+            object,
+            ...(key !== undefined ? { key } : {}),
+            reason: 'MalformedObject',
+            note: 'this Event lacks fields the collectors need',
+          }),
       });
       // Replay: a cache that already holds Events reports them; a fresh one reports its list as it arrives.
       const unsubscribe = reflector.store.subscribe(this.onEvent, { replay: true });

@@ -11,6 +11,7 @@ import type { Registry } from '../observability/metrics.js';
 import { TLS_SECRET_SELECTOR, tlsSecretCache } from '../runtime/caches.js';
 import type { Clock } from '../runtime/clock.js';
 import { Reflector } from '../runtime/reflector.js';
+import type { SkippedObjects } from '../runtime/skipped-objects.js';
 import type { ChangeHandler } from '../runtime/store.js';
 import { clusterRef, FlushLoop, wallClock, Wakeup, type Collector, type EmitEvents } from './collector.js';
 import type { NamespaceProjection } from './projections.js';
@@ -257,6 +258,9 @@ export async function securitySnapshot(options: {
 
 // ---- the collector ----
 
+const SECRET = { resource: 'secrets', kind: 'Secret', apiVersion: 'v1' } as const;
+const CSR = { resource: 'certificatesigningrequests', kind: 'CertificateSigningRequest', apiVersion: 'certificates.k8s.io/v1' } as const;
+
 export interface SecurityCollectorOptions {
   /** The collector owns its reflectors: one tlsSecretCache per certificate namespace and one for CSRs. */
   readonly transport: KubeTransport;
@@ -274,6 +278,8 @@ export interface SecurityCollectorOptions {
   readonly checkIntervalMs?: number;
   /** Changes are gathered this long, then emitted as one batch. @default 1000 */
   readonly batchDelayMs?: number;
+  /** Where a TLS Secret or CSR whose certificate cannot be read is reported (counted, warned about on the object). */
+  readonly skipped?: SkippedObjects;
 }
 
 interface SecretCache {
@@ -371,6 +377,7 @@ export class SecurityCollector implements Collector {
       project: projectCsr,
       registry: this.options.registry,
       onError: (err, reason) => this.watchError('CSR watch restarting', { reason, error: String(err) }, err),
+      onMalformed: (key, object) => this.skip(CSR, { object, ...(key !== undefined ? { key } : {}) }, 'MalformedObject', 'this CertificateSigningRequest lacks metadata.uid'),
     });
     this.csrs = csrs;
     const unsubscribeCsrs = csrs.store.subscribe(this.onCsr, { replay: true });
@@ -426,6 +433,7 @@ export class SecurityCollector implements Collector {
       const reflector = tlsSecretCache(this.options.transport, ns, projectTlsSecret, {
         registry: this.options.registry,
         onError: (err, reason) => this.watchError('TLS Secret watch restarting', { namespace: ns, reason, error: String(err) }, err),
+        onMalformed: (key, object) => this.skip(SECRET, { object, ...(key !== undefined ? { key } : {}) }, 'MalformedObject', 'this Secret lacks metadata.uid'),
       });
       const unsubscribe = reflector.store.subscribe(this.onSecret, { replay: true });
       this.secretCaches.set(ns, { reflector, stop, unsubscribe });
@@ -452,7 +460,7 @@ export class SecurityCollector implements Collector {
       return;
     }
     if (newValue.error !== '' && newValue.error !== oldValue?.error) {
-      this.log.warn('TLS Secret has no readable certificate; not reported', { secret: key, error: newValue.error });
+      this.skip(SECRET, { key, uid: newValue.uid }, 'UnreadableCertificate', `no certificate state is reported for it: ${newValue.error}`);
     }
     const was = oldValue?.certificates[0]?.fingerprintSha256;
     const is = newValue.certificates[0]?.fingerprintSha256;
@@ -463,10 +471,16 @@ export class SecurityCollector implements Collector {
 
   private readonly onCsr: ChangeHandler<CsrInfo> = (_type, key, newValue, oldValue) => {
     if (newValue !== undefined && newValue.error !== '' && newValue.error !== oldValue?.error) {
-      this.log.debug('CSR certificate unreadable; not reported', { csr: key, error: newValue.error });
+      this.skip(CSR, { key, uid: newValue.uid }, 'UnreadableCertificate', `no certificate state is reported for it: ${newValue.error}`);
     }
     this.markDirty(this.batchDelayMs);
   };
+
+  /** An object whose certificate cannot be read: counted and warned about on the object, never emitted. */
+  private skip(what: typeof SECRET | typeof CSR, which: { object?: unknown; key?: string; uid?: string }, reason: string, note: string): void {
+    if (this.options.skipped !== undefined) this.options.skipped.report({ ...what, ...which, reason, note });
+    else this.log.warn('skipping an unreadable object', { resource: what.resource, reason, problem: note });
+  }
 
   private async pollKms(signal: AbortSignal): Promise<void> {
     try {

@@ -28,6 +28,7 @@ import { Ingest } from '../pipeline/ingest.js';
 import type { Log } from '../observability/log.js';
 import { EventValidator } from '../pipeline/validate.js';
 import { sleep, type Clock } from '../runtime/clock.js';
+import type { SkippedObjects } from '../runtime/skipped-objects.js';
 import type { ReadStore } from '../runtime/store.js';
 import { CursorStore, Dispatcher, createSink, type DispatchTarget } from '../sinks/index.js';
 import { EventStore } from '../store/event-store.js';
@@ -48,6 +49,8 @@ export interface CollectionOptions {
   readonly clock?: Clock;
   /** Something the status shows changed (inventory, events emitted): the reconciler should run. */
   readonly onChange: () => void;
+  /** Where collectors report objects they cannot read (counted, and a Warning Event on the object). */
+  readonly skipped?: SkippedObjects;
   /** Retention sweep period. @default 10 minutes */
   readonly sweepIntervalMs?: number;
 }
@@ -201,14 +204,15 @@ export class Collection {
     const inventory = new InventoryCollector({ ...common, nodes, pods, onSnapshot: () => this.options.onChange() });
     registerInventoryGauges(this.options.registry, inventory.counter);
     const { registry } = this.options;
+    const skipped = this.options.skipped !== undefined ? { skipped: this.options.skipped } : {};
     const collectors: Collector[] = [
       inventory,
       new HostOsCollector({ ...common, nodes, denySet: this.denySet, deviceKey: (signal) => getOrCreateDeviceKey({ transport, namespace, signal }) }),
       new BillingMeter({ ...common, nodes, store: new ConfigMapMeterStateStore({ transport, namespace }) }),
       // These watch what they read (Events, TLS Secrets, CSRs) only while their category is enabled.
-      new HostErrorsCollector({ ...common, transport, registry, denySet: this.denySet }),
-      new LinuxVmCollector({ ...common, transport, registry, denySet: this.denySet }),
-      new SecurityCollector({ ...common, transport, registry }),
+      new HostErrorsCollector({ ...common, transport, registry, denySet: this.denySet, ...skipped }),
+      new LinuxVmCollector({ ...common, transport, registry, denySet: this.denySet, ...skipped }),
+      new SecurityCollector({ ...common, transport, registry, ...skipped }),
     ];
     const unsubscribeDeny = denyNodeIdentifiers(nodes, this.denySet);
     // Status follows Pod and Node changes within ~50 ms without a write per change.

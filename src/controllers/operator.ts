@@ -1,17 +1,17 @@
 // The operator as a whole: caches on every replica; collection, the policy controller and all writes on the leader only.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { GROUP, PLURAL, POLICY_NAME, VERSION } from '../api/policy.js';
 import { projectNamespace, projectNode, projectPod } from '../collectors/projections.js';
 import { KubeClient } from '../kube/client.js';
 import { EventRecorder } from '../kube/recorder.js';
-import { asRecord, asString, splitKey } from '../kube/resource.js';
 import type { Logger } from '../observability/logger.js';
 import type { Check } from '../observability/http.js';
 import type { Clock } from '../runtime/clock.js';
 import { Controller } from '../runtime/controller.js';
 import { LeaderElector } from '../runtime/leader.js';
 import { Reflector } from '../runtime/reflector.js';
+import { SkippedObjects } from '../runtime/skipped-objects.js';
 import { Collection } from './collection.js';
 import { PolicyReconciler, projectPolicy, type CachedPolicy } from './policy-controller.js';
 
@@ -46,44 +46,27 @@ export class Operator {
   /** Every cache by name, for health checks, sync waits and the Ready condition. */
   private readonly caches: Record<string, Reflector<unknown>>;
   private leading = false;
+  private readonly skipped: SkippedObjects;
 
   constructor(private readonly options: OperatorOptions) {
     const { registry, log } = options;
     this.transport = new KubeClient(options.kc);
-    const malformed = new Counter({
-      name: 'dcp_objects_skipped_total',
-      help: 'Objects skipped because they lacked fields the operator needs.',
-      labelNames: ['resource'] as const,
-      registers: [registry],
-    });
+    // One reporter for every object the caches and collectors cannot read; only the leader writes Events.
     const recorder = this.recorder();
-    const common = (resource: string) => ({
+    this.skipped = new SkippedObjects({ registry, log, record: (e) => recorder.record(e), canRecord: () => this.leading });
+    const common = (resource: string, kind: string, apiVersion = 'v1') => ({
       transport: this.transport,
       registry,
       resource,
       ...(options.watchStallTimeoutMs !== undefined ? { stallTimeoutMs: options.watchStallTimeoutMs } : {}),
       onError: (err: Error, reason: string) => log.warn('watch restarting', { resource, reason, error: err.message }),
-      onMalformed: (key: string | undefined, obj: unknown) => {
-        malformed.inc({ resource });
-        log.warn('skipping a malformed object', { resource, key });
-        // A warning Event on the object itself, so `kubectl describe` shows why it is not counted.
-        const meta = asRecord(asRecord(obj)?.metadata);
-        const name = asString(meta?.name) ?? (key ? splitKey(key).name : undefined);
-        if (!this.leading || !name) return;
-        const namespace = asString(meta?.namespace);
-        void recorder.record({
-          regarding: { apiVersion: asString(asRecord(obj)?.apiVersion) ?? 'v1', kind: asString(asRecord(obj)?.kind) ?? resource, name, ...(namespace ? { namespace } : {}) },
-          type: 'Warning',
-          reason: 'MalformedObject',
-          action: 'Collect',
-          note: `dcp-operator skipped this ${resource} object: it lacks fields the collectors need`,
-        });
-      },
+      onMalformed: (key: string | undefined, obj: unknown) =>
+        this.skipped.report({ resource, kind, apiVersion, object: obj, ...(key !== undefined ? { key } : {}), reason: 'MalformedObject', note: `this ${kind} lacks fields the collectors need` }),
     });
-    this.policies = new Reflector({ ...common('datacollectionpolicies'), path: `/apis/${GROUP}/${VERSION}/${PLURAL}`, project: projectPolicy });
-    this.nodes = new Reflector({ ...common('nodes'), path: '/api/v1/nodes', project: projectNode });
-    this.pods = new Reflector({ ...common('pods'), path: '/api/v1/pods', project: projectPod });
-    this.namespaces = new Reflector({ ...common('namespaces'), path: '/api/v1/namespaces', fieldSelector: 'metadata.name=kube-system', project: projectNamespace });
+    this.policies = new Reflector({ ...common('datacollectionpolicies', 'DataCollectionPolicy', `${GROUP}/${VERSION}`), path: `/apis/${GROUP}/${VERSION}/${PLURAL}`, project: projectPolicy });
+    this.nodes = new Reflector({ ...common('nodes', 'Node'), path: '/api/v1/nodes', project: projectNode });
+    this.pods = new Reflector({ ...common('pods', 'Pod'), path: '/api/v1/pods', project: projectPod });
+    this.namespaces = new Reflector({ ...common('namespaces', 'Namespace'), path: '/api/v1/namespaces', fieldSelector: 'metadata.name=kube-system', project: projectNamespace });
     this.caches = { datacollectionpolicies: this.policies, nodes: this.nodes, pods: this.pods, namespaces: this.namespaces } as Record<string, Reflector<unknown>>;
   }
 
@@ -167,6 +150,7 @@ export class Operator {
         registry,
         log,
         onChange: enqueue,
+        skipped: this.skipped,
         ...(this.options.clock ? { clock: this.options.clock } : {}),
       });
       collection.start(signal);

@@ -1,6 +1,7 @@
 // hostErrors, linuxVm and security against the real API server: Events, TLS Secrets, CSRs and /readyz.
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
+import { Registry } from 'prom-client';
 import { certificateRequest, selfSignedCertificate } from '../../hack/certs.js';
 import type { PolicySpec } from '../../src/api/policy.js';
 import { parsePolicy } from '../../src/api/validation.js';
@@ -12,6 +13,8 @@ import { KubeClient } from '../../src/kube/client.js';
 import type { DcpEvent } from '../../src/api/event.js';
 import { DenySet, PiiGuard } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
+import { EventRecorder } from '../../src/kube/recorder.js';
+import { SkippedObjects } from '../../src/runtime/skipped-objects.js';
 import { cluster, RUN_LABEL } from './harness.js';
 
 const DAY = 86_400_000;
@@ -275,6 +278,63 @@ describe('collectors: host errors, Linux VM events and security on the local con
     for (const e of sink.events) {
       expect(e.category).to.equal('security');
       expect(validateEvent(e).ok, JSON.stringify(e)).to.equal(true);
+    }
+  });
+
+  it('counts unreadable TLS Secrets and CSRs in dcp_objects_skipped_total, with a Warning Event on each, and names none in what it emits', async function () {
+    const c = cluster();
+    const now = Date.now();
+    const good = selfSignedCertificate({ commonName: 'api-good', notBefore: new Date(now - DAY), notAfter: new Date(now + 200 * DAY) });
+    // What the issue planted: garbage, a PEM block that is no certificate, an empty tls.crt.
+    const broken: Record<string, string> = {
+      'tls-garbage': 'c0ffee garbage, not PEM at all',
+      'tls-badpem': '-----BEGIN CERTIFICATE-----\nTUlJQnJva2Vu\n-----END CERTIFICATE-----\n',
+      'tls-empty': '',
+    };
+    const ns = `dcp-skip-${c.runId}`;
+    await c.ensureNamespace(ns);
+    try {
+      for (const [name, crt] of Object.entries({ ...broken, 'tls-good': good.certPem })) {
+        await client.json({
+          method: 'POST',
+          path: `/api/v1/namespaces/${ns}/secrets`,
+          body: { metadata: { name }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': crt, 'tls.key': good.keyPem } },
+        });
+      }
+      // An issued CSR whose certificate is a PEM block of bytes that are no X.509 (the API server checks the PEM only).
+      const csrName = `dcp-e2e-unreadable-${c.runId}`;
+      await c.kubectlOk(['create', '-f', '-'], JSON.stringify({
+        apiVersion: 'certificates.k8s.io/v1',
+        kind: 'CertificateSigningRequest',
+        metadata: { name: csrName, labels: { [RUN_LABEL]: c.runId } },
+        spec: { request: Buffer.from(certificateRequest('dcp-e2e-requester')).toString('base64'), signerName: 'example.com/dcp-e2e', usages: ['client auth'] },
+      }));
+      await c.kubectlOk(['certificate', 'approve', csrName]);
+      const csrPatched = await c.kubectl(['patch', 'csr', csrName, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { certificate: Buffer.from(broken['tls-badpem'] ?? '').toString('base64') } })]);
+
+      const registry = new Registry();
+      const recorder = new EventRecorder(client, 'datacollection.arc.io/dcp-operator', `e2e-${c.runId}`);
+      const skipped = new SkippedObjects({ registry, record: (e) => recorder.record(e) });
+      const s = spec({ hostErrors: { enabled: false }, linuxVm: { enabled: false }, security: { certificateNamespaces: [ns], expiryWarningDays: 30 } });
+      const sink = { events: [] as DcpEvent[] };
+      run(new SecurityCollector({ ...common(s, sink), checkIntervalMs: 1_000, registry, skipped }));
+      const count = async (resource: string): Promise<number> => (await registry.getSingleMetric('dcp_objects_skipped_total')?.get())?.values.find((v) => v.labels['resource'] === resource)?.value ?? 0;
+      await until('the good certificate reported', () => sink.events.some((e) => e.name === 'CertificateStatus' && e.data['fingerprintSha256'] === fingerprintOf(good.certPem)));
+      await until('three Secrets counted', async () => (await count('secrets')) === 3);
+      const warnings = async (namespace: string, kind: string): Promise<string[]> => {
+        const list = (await client.json({ path: `/apis/events.k8s.io/v1/namespaces/${namespace}/events`, query: { fieldSelector: `reason=UnreadableCertificate,regarding.kind=${kind}` } })) as { items: { type: string; regarding: { name: string } }[] };
+        return list.items.filter((e) => e.type === 'Warning').map((e) => e.regarding.name).sort();
+      };
+      await until('a Warning Event on each unreadable Secret', async () => (await warnings(ns, 'Secret')).length === 3);
+      expect(await warnings(ns, 'Secret')).to.deep.equal(Object.keys(broken).sort());
+      if (csrPatched.code === 0) {
+        await until('the CSR counted', async () => (await count('certificatesigningrequests')) === 1);
+        await until('a Warning Event on the CSR', async () => (await warnings('default', 'CertificateSigningRequest')).includes(csrName));
+      }
+      const exported = JSON.stringify(sink.events) + (await registry.metrics());
+      for (const name of [...Object.keys(broken), csrName, ns]) expect(exported, name).to.not.contain(name);
+    } finally {
+      await c.kubectl(['delete', 'namespace', ns, '--wait=false']);
     }
   });
 });

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
+import { Registry } from 'prom-client';
 import { selfSignedCertificate } from '../../hack/certs.js';
 import type { PolicySpec } from '../../src/api/policy.js';
 import { parsePolicy } from '../../src/api/validation.js';
@@ -26,6 +27,8 @@ import { parseCertificates, projectCsr, type CertificateInfo } from '../../src/k
 import type { CertificateStatusData, ClusterRef, DcpEvent, KmsStatusData } from '../../src/api/event.js';
 import type { Log } from '../../src/observability/log.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
+import type { RecordedEvent } from '../../src/kube/recorder.js';
+import { SkippedObjects } from '../../src/runtime/skipped-objects.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 
 const DAY = 86_400_000;
@@ -254,6 +257,8 @@ interface Warned {
 
 function harness(initial: PolicySpec, start: number) {
   const clock = new ManualClock(start);
+  const registry = new Registry();
+  const recorded: RecordedEvent[] = [];
   const api = new FakeApi();
   const emitted: DcpEvent[] = [];
   const warnings: Warned[] = [];
@@ -264,6 +269,15 @@ function harness(initial: PolicySpec, start: number) {
     warn: (message, meta) => warnings.push({ message, meta }),
     error: () => undefined,
   };
+  const skipped = new SkippedObjects({
+    registry,
+    log,
+    now: () => clock.now(),
+    record: (e) => {
+      recorded.push(e);
+      return Promise.resolve();
+    },
+  });
   const collector = new SecurityCollector({
     transport: api,
     kubeSystem: KUBE_SYSTEM,
@@ -272,6 +286,7 @@ function harness(initial: PolicySpec, start: number) {
     log,
     checkIntervalMs: 300_000,
     batchDelayMs: 1000,
+    skipped,
     emit: async (events) => {
       if (failEmits > 0) {
         failEmits -= 1;
@@ -293,6 +308,8 @@ function harness(initial: PolicySpec, start: number) {
     warnings,
     collector,
     ctl,
+    registry,
+    recorded,
     failNextEmits: (n: number) => void (failEmits = n),
     start: () => void (done = collector.run(ctl.signal)),
     /** Lets I/O settle, moves the clock, lets it settle again. */
@@ -580,13 +597,43 @@ describe('security collector', function () {
       await late.stop();
     });
 
-    it('warns about a TLS Secret whose tls.crt does not parse, and goes on', async function () {
+    it('counts each TLS Secret and CSR whose certificate cannot be read, warns on the object, names it nowhere else, and goes on', async function () {
       const t = harness(spec(), noonAfter(Date.parse(leafOf(certs().a).notBefore)));
-      t.api.objects.set(SECRETS_KS, [tlsSecret('kube-system', 'broken-tls', 'not a certificate at all'), tlsSecret('kube-system', 'no-crt', undefined), tlsSecret('kube-system', 'ok-tls', certs().a)]);
+      const badPem = '-----BEGIN CERTIFICATE-----\nMIIBroken\n-----END CERTIFICATE-----\n';
+      // UIDs that do not spell the names, so the check below finds a name wherever it went.
+      const opaque = (obj: unknown, i: number): unknown => {
+        (obj as { metadata: { uid: string } }).metadata.uid = `0000000${i}-0000-4000-8000-000000000000`;
+        return obj;
+      };
+      t.api.objects.set(SECRETS_KS, [
+        opaque(tlsSecret('kube-system', 'garbage-tls', 'not a certificate at all'), 1),
+        opaque(tlsSecret('kube-system', 'badpem-tls', badPem), 2),
+        opaque(tlsSecret('kube-system', 'empty-tls', ''), 3),
+        opaque(tlsSecret('kube-system', 'no-crt', undefined), 4),
+        tlsSecret('kube-system', 'ok-tls', certs().a),
+      ]);
+      t.api.objects.set(CSR_PATH, [opaque(rawCsr('garbled-csr', { conditions: [{ type: 'Approved', status: 'True' }], certificate: badPem }), 5)]);
       t.start();
       await t.step(1000);
       expect(t.certs()).to.have.length(1);
-      expect(t.warnings.map((w) => w.meta?.['secret'])).to.have.members(['kube-system/broken-tls', 'kube-system/no-crt']);
+      const metric = await t.registry.getSingleMetric('dcp_objects_skipped_total')?.get();
+      const count = (resource: string): number => metric?.values.find((v) => v.labels['resource'] === resource)?.value ?? 0;
+      expect(count('secrets')).to.equal(4);
+      expect(count('certificatesigningrequests')).to.equal(1);
+      expect(t.recorded.map((e) => [e.type, e.reason, e.regarding.kind, e.regarding.namespace, e.regarding.name])).to.have.deep.members([
+        ['Warning', 'UnreadableCertificate', 'Secret', 'kube-system', 'garbage-tls'],
+        ['Warning', 'UnreadableCertificate', 'Secret', 'kube-system', 'badpem-tls'],
+        ['Warning', 'UnreadableCertificate', 'Secret', 'kube-system', 'empty-tls'],
+        ['Warning', 'UnreadableCertificate', 'Secret', 'kube-system', 'no-crt'],
+        ['Warning', 'UnreadableCertificate', 'CertificateSigningRequest', undefined, 'garbled-csr'],
+      ]);
+      // The names stay in the cluster: not in events, metrics or log lines.
+      const out = JSON.stringify(t.emitted) + (await t.registry.metrics()) + JSON.stringify(t.warnings);
+      for (const name of ['garbage-tls', 'badpem-tls', 'empty-tls', 'no-crt', 'garbled-csr']) expect(out).to.not.contain(name);
+      expect(t.warnings.filter((w) => w.meta?.['reason'] === 'UnreadableCertificate')).to.have.length(5);
+      // The next check re-evaluates every certificate: nothing new to count or record.
+      await t.step(300_000);
+      expect(t.recorded).to.have.length(5);
       await t.stop();
     });
 

@@ -281,7 +281,7 @@ describe('collectors: host errors, Linux VM events and security on the local con
     }
   });
 
-  it('counts unreadable TLS Secrets and CSRs in dcp_objects_skipped_total, with a Warning Event on each, and names none in what it emits', async function () {
+  it('counts unreadable TLS Secrets in dcp_objects_skipped_total, with a Warning Event on each, and names none in what it emits', async function () {
     const c = cluster();
     const now = Date.now();
     const good = selfSignedCertificate({ commonName: 'api-good', notBefore: new Date(now - DAY), notAfter: new Date(now + 200 * DAY) });
@@ -301,17 +301,7 @@ describe('collectors: host errors, Linux VM events and security on the local con
           body: { metadata: { name }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': crt, 'tls.key': good.keyPem } },
         });
       }
-      // An issued CSR whose certificate is a PEM block of bytes that are no X.509 (the API server checks the PEM only).
-      const csrName = `dcp-e2e-unreadable-${c.runId}`;
-      await c.kubectlOk(['create', '-f', '-'], JSON.stringify({
-        apiVersion: 'certificates.k8s.io/v1',
-        kind: 'CertificateSigningRequest',
-        metadata: { name: csrName, labels: { [RUN_LABEL]: c.runId } },
-        spec: { request: Buffer.from(certificateRequest('dcp-e2e-requester')).toString('base64'), signerName: 'example.com/dcp-e2e', usages: ['client auth'] },
-      }));
-      await c.kubectlOk(['certificate', 'approve', csrName]);
-      const csrPatched = await c.kubectl(['patch', 'csr', csrName, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { certificate: Buffer.from(broken['tls-badpem'] ?? '').toString('base64') } })]);
-
+      // (A CSR with an unreadable certificate cannot be made here: the API server parses status.certificate as X.509; the unit tests cover it.)
       const registry = new Registry();
       const recorder = new EventRecorder(client, 'datacollection.arc.io/dcp-operator', `e2e-${c.runId}`);
       const skipped = new SkippedObjects({ registry, record: (e) => recorder.record(e) });
@@ -327,12 +317,10 @@ describe('collectors: host errors, Linux VM events and security on the local con
       };
       await until('a Warning Event on each unreadable Secret', async () => (await warnings(ns, 'Secret')).length === 3);
       expect(await warnings(ns, 'Secret')).to.deep.equal(Object.keys(broken).sort());
-      if (csrPatched.code === 0) {
-        await until('the CSR counted', async () => (await count('certificatesigningrequests')) === 1);
-        await until('a Warning Event on the CSR', async () => (await warnings('default', 'CertificateSigningRequest')).includes(csrName));
-      }
+      // The watch metrics name the configured namespace (an admin's setting); no object is named anywhere.
       const exported = JSON.stringify(sink.events) + (await registry.metrics());
-      for (const name of [...Object.keys(broken), csrName, ns]) expect(exported, name).to.not.contain(name);
+      for (const name of Object.keys(broken)) expect(exported, name).to.not.contain(name);
+      expect(JSON.stringify(sink.events)).to.not.contain(ns);
     } finally {
       await c.kubectl(['delete', 'namespace', ns, '--wait=false']);
     }

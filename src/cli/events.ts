@@ -5,7 +5,7 @@ import { CATEGORY_NAMES, type CategoryName } from '../api/policy.js';
 import { isEventOf, type DataValue, type DcpEvent } from '../api/event.js';
 import { EventStore, type Stream } from '../store/event-store.js';
 import type { Command } from './command.js';
-import { parseDuration, stringFlag } from './flags.js';
+import { parseDuration, stringFlag, UsageError } from './flags.js';
 import {
   countBy,
   formatNumber,
@@ -35,10 +35,7 @@ flags:
                     json: one JSON array, one stored envelope per line, each byte for byte as
                     stored (pipe to jq; 'jq -c .[]' gives JSON lines)`;
 
-/** A flag value that can never work: the command prints it with the usage and exits 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError };
 
 export type OutputFormat = 'json' | 'table';
 
@@ -287,9 +284,10 @@ export const eventsCommand: Command = {
     aggregates: { type: 'boolean', default: false },
     output: { type: 'string', default: 'table' },
   },
-  async run(values) {
+  async run(values, positionals) {
     let flags: EventsFlags;
     try {
+      if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, 'dcp events takes flags only');
       flags = parseEventsFlags(values, Date.now());
     } catch (err) {
       if (!(err instanceof UsageError)) throw err;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `dcp` command: parses the subcommand and its flags, runs it, and is the only place that exits.
+// The `dcp` command: parses the subcommand and its flags, runs it, and sets the exit code once its output has drained.
 import { parseArgs } from 'node:util';
 import type { Command } from './command.js';
 
@@ -9,6 +9,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   preview: async () => (await import('./preview.js')).previewCommand,
   'audit-exporter': async () => (await import('./audit-exporter.js')).auditExporterCommand,
 };
+
+/** After the exit code is set, a handle nobody closed (a keep-alive socket) may hold the process this long. */
+const EXIT_GRACE_MS = 2000;
 
 async function usage(): Promise<string> {
   const lines = ['usage: dcp <command> [flags]', '', 'commands:'];
@@ -21,6 +24,17 @@ async function usage(): Promise<string> {
   }
   lines.push('', "run 'dcp <command> --help' for its flags");
   return lines.join('\n');
+}
+
+/** parseArgs' error as `<what> (<why>)`; its own messages run on with advice about '--'. */
+function parseArgsProblem(err: unknown): string {
+  const text = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+  const code = (err as NodeJS.ErrnoException).code;
+  const option = /'(-[^' ]+)/.exec(text)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown flag ${option} (it is not one of this command's flags)`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option && text.endsWith('argument missing')) return `${option} needs a value (none was given)`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) return `${option} takes no value (it is a switch)`;
+  return text.replace(/\. To specify a positional argument.*$/, '');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -39,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (err) {
-    console.error(`dcp ${name}: ${err instanceof Error ? err.message : String(err)}\n\n${command.usage}`);
+    console.error(`dcp ${name}: ${parseArgsProblem(err)}\n\n${command.usage}`);
     return 2;
   }
   if (parsed.values.help) {
@@ -49,11 +63,32 @@ async function main(argv: string[]): Promise<number> {
   return command.run(parsed.values, parsed.positionals);
 }
 
-main(process.argv.slice(2)).then(
-  // Exit explicitly: a command has already closed what it opened, and a stray keep-alive socket must not hold the process.
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(`dcp: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+/** Resolves once everything written to a stream so far has been handed to the OS (a pipe may take its time). */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) resolve();
+    else stream.write('', () => resolve());
+  });
+}
+
+/** NOTE: no process.exit() while output may be queued: a pipe reader (jq, wc) would get a cut-off document. */
+async function finish(code: number): Promise<void> {
+  process.exitCode = code;
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  // A command has closed what it opened; a stray handle must not keep the process alive forever.
+  setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
+}
+
+const debug = process.argv.includes('--log-level=debug') || process.argv[process.argv.indexOf('--log-level') + 1] === 'debug';
+
+// A reader that went away (`dcp events | head`) is not an error of ours.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+});
+
+main(process.argv.slice(2)).then(finish, (err: unknown) => {
+  const command = process.argv[2] && process.argv[2] in COMMANDS ? `dcp ${process.argv[2]}` : 'dcp';
+  const text = err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message) : String(err);
+  console.error(`${command}: ${text}`);
+  return finish(1);
+});

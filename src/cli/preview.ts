@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { CATEGORY_NAMES, GROUP, PLURAL, POLICY_NAME, VERSION, type CategoryName, type PolicySpec, type Sink } from '../api/policy.js';
 import { countryOf } from '../api/regions.js';
 import { InvalidPolicyError, parsePolicy } from '../api/validation.js';
@@ -29,8 +29,9 @@ import { createSink } from '../sinks/factory.js';
 import { FileSink } from '../sinks/file-sink.js';
 import { otlpLogsUrl } from '../sinks/otlp-sink.js';
 import { EventStore } from '../store/event-store.js';
-import { parseOutput, renderEventsTable, UsageError, type OutputFormat } from './events.js';
-import { stringFlag } from './flags.js';
+import { parseOutput, renderEventsTable, type OutputFormat } from './events.js';
+import { stringFlag, UsageError } from './flags.js';
+import { loadKubeconfig } from './kubeconfig.js';
 import type { Command } from './command.js';
 import { countBy, formatBytes, formatTable, localIsoTime, localOffsetMinutes, plural, prettyJson, shortId, utcOffsetLabel } from './table.js';
 
@@ -603,25 +604,19 @@ export const previewCommand: Command = {
     output: { type: 'string', default: 'table' },
     'body-events': { type: 'string' },
   },
-  async run(values) {
+  async run(values, positionals) {
     let output: OutputFormat;
     let bodyEvents: number;
+    let kc: KubeConfig;
     try {
+      if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, 'dcp preview takes flags only');
       output = parseOutput(stringFlag(values, 'output'));
       bodyEvents = parseBodyEvents(stringFlag(values, 'body-events'));
+      kc = loadKubeconfig(stringFlag(values, 'kubeconfig'));
     } catch (err) {
       if (!(err instanceof UsageError)) throw err;
       console.error(`dcp preview: ${err.message}\n\n${USAGE}`);
       return 2;
-    }
-    const kc = new KubeConfig();
-    const kubeconfig = stringFlag(values, 'kubeconfig');
-    try {
-      if (kubeconfig) kc.loadFromFile(kubeconfig);
-      else kc.loadFromDefault();
-    } catch (err) {
-      console.error(`dcp preview: cannot load the kubeconfig${kubeconfig ? ` ${kubeconfig}` : ''}: ${err instanceof Error ? err.message : String(err)}`);
-      return 1;
     }
     const client = new KubeClient(kc, { userAgent: 'dcp-preview' });
     const namespace = stringFlag(values, 'namespace') ?? process.env.POD_NAMESPACE ?? 'dcp-system';

@@ -1,14 +1,12 @@
 // `dcp run`: the operator process. Flags → dependencies → Operator; SIGTERM stops watches, flushes the store, releases the Lease.
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { Operator } from '../controllers/operator.js';
+import { Operator, operatorStop } from '../controllers/operator.js';
 import { ProbeServer } from '../observability/http.js';
 import { createLogger } from '../observability/logger.js';
 import type { Command } from './command.js';
-import { parseDuration, parseLogLevel, stringFlag } from './flags.js';
+import { UsageError } from './flags.js';
+import { parseRunFlags, type RunFlags } from './run-flags.js';
 
 const USAGE = `usage: dcp run [flags]
 
@@ -26,7 +24,16 @@ flags:
   --renew-deadline D    a leader that cannot renew within this stops (default 10s)
   --retry-period D      between lease attempts (default 2s)
   --identity S          this replica's identity in the Lease (default hostname plus a random suffix)
-  --shutdown-timeout D  exit 1 if stopping takes longer (default 12s)`;
+  --shutdown-timeout D  exit 1 if stopping takes longer (default 12s)
+
+Every flag is checked before anything starts: a mistake exits 2 with one line naming it. A
+failure after the start is one JSON log line with its cause, and exit 1.`;
+
+/** What a runtime failure says: the message, and the stack only at debug level. */
+function cause(err: unknown, level: string): Record<string, unknown> {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { error: e.message, ...(e.name !== 'Error' ? { errorType: e.name } : {}), ...(level === 'debug' && e.stack ? { stack: e.stack } : {}) };
+}
 
 /** Graceful stop on SIGTERM/SIGINT: a second signal exits at once. */
 function onStopSignals(stop: (signal: string) => void): () => void {
@@ -61,51 +68,85 @@ export const runCommand: Command = {
     identity: { type: 'string' },
     'shutdown-timeout': { type: 'string', default: '12s' },
   },
-  async run(values) {
-    const log = createLogger(parseLogLevel(stringFlag(values, 'log-level') ?? 'info'), 'dcp-operator');
-    const kc = new KubeConfig();
-    const kubeconfig = stringFlag(values, 'kubeconfig');
-    if (kubeconfig) kc.loadFromFile(kubeconfig);
-    else kc.loadFromDefault();
-    const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
-    const identity = stringFlag(values, 'identity') ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
-    const operator = new Operator({
-      kc,
-      dataDir: resolve(stringFlag(values, 'data-dir') ?? './data'),
-      namespace: stringFlag(values, 'namespace') ?? process.env.POD_NAMESPACE ?? 'dcp-system',
-      leaderElect: values['leader-elect'] === true,
-      identity,
-      log,
-      registry,
-      leaseDurationMs: parseDuration(stringFlag(values, 'lease-duration') ?? '15s'),
-      renewDeadlineMs: parseDuration(stringFlag(values, 'renew-deadline') ?? '10s'),
-      retryPeriodMs: parseDuration(stringFlag(values, 'retry-period') ?? '2s'),
-    });
-    const checks = operator.checks();
-    const metricsServer = new ProbeServer({ registry });
-    const healthServer = new ProbeServer(checks);
-    const metricsAt = await metricsServer.listen(stringFlag(values, 'metrics-addr') ?? ':8080');
-    const healthAt = await healthServer.listen(stringFlag(values, 'health-addr') ?? ':8081');
+  async run(values, positionals) {
+    let flags: RunFlags;
+    try {
+      flags = await parseRunFlags(values, positionals);
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      console.error(`dcp run: ${err.message}\n\nrun 'dcp run --help' for the flags`);
+      return 2;
+    }
+    const log = createLogger(flags.logLevel, 'dcp-operator');
+    routeWarningsToLog(log);
+    try {
+      return await runOperator(flags, log);
+    } catch (err) {
+      log.error('dcp run failed', cause(err, flags.logLevel));
+      return 1;
+    }
+  },
+};
+
+async function runOperator(flags: RunFlags, log: ReturnType<typeof createLogger>): Promise<number> {
+  const { kc, identity } = flags;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const operator = new Operator({
+    kc,
+    dataDir: flags.dataDir,
+    namespace: flags.namespace,
+    leaderElect: flags.leaderElect,
+    identity,
+    log,
+    registry,
+    leaseDurationMs: flags.leaseDurationMs,
+    renewDeadlineMs: flags.renewDeadlineMs,
+    retryPeriodMs: flags.retryPeriodMs,
+  });
+  const checks = operator.checks();
+  const metricsServer = new ProbeServer({ registry });
+  const healthServer = new ProbeServer(checks);
+  try {
+    const metricsAt = await listenOn(metricsServer, flags.metricsAddr, '--metrics-addr');
+    const healthAt = await listenOn(healthServer, flags.healthAddr, '--health-addr');
     log.info('dcp run started', { identity, metrics: `${metricsAt.address}:${metricsAt.port}`, health: `${healthAt.address}:${healthAt.port}`, server: kc.getCurrentCluster()?.server });
 
-    const abort = new AbortController();
-    const shutdownTimeout = parseDuration(stringFlag(values, 'shutdown-timeout') ?? '12s');
+    const abort = operatorStop();
     const removeHandlers = onStopSignals((sig) => {
       log.info('stopping', { signal: sig });
       abort.abort(new Error(`received ${sig}`));
       setTimeout(() => {
         log.error('shutdown took too long; exiting');
         process.exit(1);
-      }, shutdownTimeout).unref();
+      }, flags.shutdownTimeoutMs).unref();
     });
     try {
       await operator.run(abort.signal);
     } finally {
       removeHandlers();
-      await Promise.allSettled([metricsServer.close(), healthServer.close()]);
     }
-    log.info('stopped cleanly');
-    return 0;
-  },
-};
+  } finally {
+    await Promise.allSettled([metricsServer.close(), healthServer.close()]);
+  }
+  log.info('stopped cleanly');
+  return 0;
+}
+
+/**
+ * Node prints process warnings (deprecations, listener limits) as plain text on stderr; the logs
+ * are JSON there, so a warning becomes a JSON log line instead of breaking a log pipeline.
+ */
+function routeWarningsToLog(log: ReturnType<typeof createLogger>): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => log.warn('node warning', { warning: w.name, error: w.message, ...('code' in w && typeof w.code === 'string' ? { code: w.code } : {}) }));
+}
+
+/** Listens, or fails with the flag and the address in the message (EADDRINUSE is common). */
+async function listenOn(server: ProbeServer, address: string, flag: string): Promise<AddressInfo> {
+  try {
+    return await server.listen(address);
+  } catch (err) {
+    throw new Error(`cannot listen on ${flag} ${address}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}

@@ -1,6 +1,7 @@
 // The operator as a whole: caches on every replica; collection, the policy controller and all writes on the leader only.
+import { setMaxListeners } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { GROUP, PLURAL, POLICY_NAME, VERSION } from '../api/policy.js';
 import { projectNamespace, projectNode, projectPod } from '../collectors/projections.js';
 import { KubeClient } from '../kube/client.js';
@@ -9,7 +10,10 @@ import type { Logger } from '../observability/logger.js';
 import type { Check } from '../observability/http.js';
 import type { Clock } from '../runtime/clock.js';
 import { Controller } from '../runtime/controller.js';
+import { Backoff, type BackoffOptions } from '../runtime/backoff.js';
+import { sleep } from '../runtime/clock.js';
 import { LeaderElector } from '../runtime/leader.js';
+import { storeFailureReason } from '../store/errors.js';
 import { Reflector } from '../runtime/reflector.js';
 import { SkippedObjects } from '../runtime/skipped-objects.js';
 import { Collection } from './collection.js';
@@ -33,9 +37,29 @@ export interface OperatorOptions {
   readonly retryPeriodMs?: number;
   /** Watch stall detection, for tests. @default the reflector's (timeoutSeconds + 30 s) */
   readonly watchStallTimeoutMs?: number;
+  /** Watch restart delays, for tests. @default the reflector's (800 ms doubling to 30 s) */
+  readonly watchBackoff?: BackoffOptions;
   /** Wall clock for collectors and the store. */
   readonly clock?: Clock;
+  /** Delays between attempts to open the store while leading. @default 1 s doubling to 60 s */
+  readonly storeRetry?: { initialMs: number; maxMs: number };
 }
+
+/**
+ * The controller whose signal stops the whole operator. Every long-running part listens to it
+ * (a reflector per cache, the elector, the controller, collection) plus a request or two in
+ * flight each: 11 and more listeners are the design, not a leak (test/unit/operator-listeners
+ * shows the count stays flat through an API-server outage), so the limit is raised for this
+ * signal only, and kept for every other.
+ */
+export function operatorStop(): AbortController {
+  const stop = new AbortController();
+  setMaxListeners(ROOT_SIGNAL_LISTENERS, stop.signal);
+  return stop;
+}
+
+/** Listeners the root signal may have before Node warns: several times what a run uses (about 12). */
+export const ROOT_SIGNAL_LISTENERS = 50;
 
 export class Operator {
   private readonly transport: KubeClient;
@@ -47,10 +71,18 @@ export class Operator {
   private readonly caches: Record<string, Reflector<unknown>>;
   private leading = false;
   private readonly skipped: SkippedObjects;
+  private allSynced: Promise<unknown> | undefined;
+  private readonly storeOpenFailures: Counter<'reason'>;
 
   constructor(private readonly options: OperatorOptions) {
     const { registry, log } = options;
     this.transport = new KubeClient(options.kc);
+    this.storeOpenFailures = new Counter({
+      name: 'dcp_store_open_failures_total',
+      help: 'Failed attempts of the leader to open the event store, by reason (errno code, Locked or Other).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    });
     // One reporter for every object the caches and collectors cannot read; only the leader writes Events.
     const recorder = this.recorder();
     this.skipped = new SkippedObjects({ registry, log, record: (e) => recorder.record(e), canRecord: () => this.leading });
@@ -59,6 +91,7 @@ export class Operator {
       registry,
       resource,
       ...(options.watchStallTimeoutMs !== undefined ? { stallTimeoutMs: options.watchStallTimeoutMs } : {}),
+      ...(options.watchBackoff !== undefined ? { backoff: options.watchBackoff } : {}),
       onError: (err: Error, reason: string) => log.warn('watch restarting', { resource, reason, error: err.message }),
       onMalformed: (key: string | undefined, obj: unknown) =>
         this.skipped.report({ resource, kind, apiVersion, object: obj, ...(key !== undefined ? { key } : {}), reason: 'MalformedObject', note: `this ${kind} lacks fields the collectors need` }),
@@ -70,9 +103,23 @@ export class Operator {
     this.caches = { datacollectionpolicies: this.policies, nodes: this.nodes, pods: this.pods, namespaces: this.namespaces } as Record<string, Reflector<unknown>>;
   }
 
-  /** Resolves once every cache has listed; rejects if `signal` aborts first. */
+  /**
+   * Resolves once every cache has listed; rejects if `signal` aborts first. NOTE: one abort
+   * listener per call, not one per cache: the stores are awaited without the signal (a waiter
+   * of a cache that never syncs is dropped with the operator).
+   */
   private synced(signal: AbortSignal): Promise<unknown> {
-    return Promise.all(Object.values(this.caches).map((r) => r.store.waitUntilSynced(signal)));
+    this.allSynced ??= Promise.all(Object.values(this.caches).map((r) => r.store.waitUntilSynced()));
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const synced = this.allSynced;
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      void synced.then(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(undefined);
+      });
+    });
   }
 
   private recorder(): EventRecorder {
@@ -124,6 +171,62 @@ export class Operator {
     await Promise.allSettled(watches);
   }
 
+  /**
+   * Opens the store for this term, retrying until it opens or `signal` aborts. NOTE: a store that
+   * cannot be opened (a full, read-only or mis-mounted volume, a second writer) is usually fixed
+   * outside the process, so the leader keeps its term and retries instead of exiting: the policy
+   * says why (Ready False, StoreUnavailable) the whole time, nothing relists, and collection starts
+   * by itself once the volume is fixed. A crash loop would say it only in a pod's restart count.
+   */
+  private async openCollection(signal: AbortSignal, onChange: () => void): Promise<Collection | undefined> {
+    const { log, registry } = this.options;
+    const backoff = new Backoff({ initialMs: this.options.storeRetry?.initialMs ?? 1000, maxMs: this.options.storeRetry?.maxMs ?? 60_000, jitter: 0.2 });
+    for (;;) {
+      try {
+        return await Collection.open({
+          transport: this.transport,
+          namespace: this.options.namespace,
+          dataDir: this.options.dataDir,
+          nodes: this.nodes.store,
+          pods: this.pods.store,
+          namespaces: this.namespaces.store,
+          registry,
+          log,
+          onChange,
+          skipped: this.skipped,
+          ...(this.options.clock ? { clock: this.options.clock } : {}),
+        });
+      } catch (err) {
+        if (signal.aborted) return undefined;
+        const reason = storeFailureReason(err);
+        const message = `the event store at ${this.options.dataDir} cannot be opened: ${err instanceof Error ? err.message : String(err)}`;
+        this.storeOpenFailures.inc({ reason });
+        const retryInMs = backoff.next(Date.now());
+        log.error('store cannot be opened; retrying', { dataDir: this.options.dataDir, reason, error: err instanceof Error ? err.message : String(err), retryInMs });
+        await this.reportStoreUnavailable(reason, message);
+        await sleep(retryInMs, signal);
+        if (signal.aborted) return undefined;
+      }
+    }
+  }
+
+  /** Writes the policy's status for a term without a store: Ready False with the reason, before the next retry. */
+  private async reportStoreUnavailable(reason: string, message: string): Promise<void> {
+    const reconciler = new PolicyReconciler({
+      policies: this.policies.store,
+      transport: this.transport,
+      recorder: this.recorder(),
+      collection: { apply: async () => undefined, observe: () => ({ storeUnavailable: { reason, message } }) },
+      caches: Object.fromEntries(Object.entries(this.caches).map(([name, r]) => [name, r.store])),
+      log: this.options.log,
+    });
+    try {
+      await reconciler.reconcile(POLICY_NAME);
+    } catch (err) {
+      this.options.log.warn('could not report the store failure in the policy status', { error: String(err) });
+    }
+  }
+
   /** One leader term: everything that writes runs here and stops when `signal` aborts. */
   private async lead(signal: AbortSignal): Promise<void> {
     const { log, registry } = this.options;
@@ -140,19 +243,8 @@ export class Operator {
     const enqueue = (): void => controller?.enqueue(POLICY_NAME);
     let collection: Collection | undefined;
     try {
-      collection = await Collection.open({
-        transport: this.transport,
-        namespace: this.options.namespace,
-        dataDir: this.options.dataDir,
-        nodes: this.nodes.store,
-        pods: this.pods.store,
-        namespaces: this.namespaces.store,
-        registry,
-        log,
-        onChange: enqueue,
-        skipped: this.skipped,
-        ...(this.options.clock ? { clock: this.options.clock } : {}),
-      });
+      collection = await this.openCollection(signal, enqueue);
+      if (!collection) return; // stopped while retrying
       collection.start(signal);
       const reconciler = new PolicyReconciler({
         policies: this.policies.store,

@@ -15,6 +15,8 @@ export interface Observed {
   categories?: PolicyStatus['categories'];
   store?: { events: number; bytes: number; oldestEventTime?: string; rawDaysApplied?: number; error?: string };
   auditExport?: { state: AuditExportState; message?: string };
+  /** The leader could not open the event store (it retries): the errno-like reason and a message. */
+  storeUnavailable?: { reason: string; message: string };
   /** Sinks the operator will not send to, with the reason (a residency rule it enforces itself). */
   refusedSinks?: string[];
 }
@@ -65,6 +67,9 @@ function readyCondition(others: DesiredCondition[], observed: Observed): Desired
   if (!observed.leading) return { type: 'Ready', status: 'Unknown', reason: 'NotLeading', message: 'waiting for the leader' };
   if (observed.unsyncedCaches.length > 0) {
     return { type: 'Ready', status: 'False', reason: 'CachesSyncing', message: `waiting for caches: ${observed.unsyncedCaches.join(', ')}` };
+  }
+  if (observed.storeUnavailable) {
+    return { type: 'Ready', status: 'False', reason: 'StoreUnavailable', message: `${observed.storeUnavailable.message} (${observed.storeUnavailable.reason}); retrying` };
   }
   const failing = others.filter((c) => c.status === 'False');
   if (failing.length > 0) {

@@ -16,4 +16,5 @@ export {
   type SweepReport,
 } from './event-store.js';
 export { StoreLockedError } from './lock.js';
+export { storeFailureReason, type StoreFailureReason } from './errors.js';
 export { aggregateDay, DayAggregator } from './aggregate.js';

@@ -22,6 +22,19 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The pid of another live process holding the data dir's lock, or undefined when none does (or it is stale). */
+export async function lockHolder(dataDir: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(resolve(dataDir), 'LOCK'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const owner = Number(text.trim());
+  return Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner) ? owner : undefined;
+}
+
 export async function acquireLock(dataDir: string): Promise<() => Promise<void>> {
   const dir = resolve(dataDir);
   if (heldHere.has(dir)) throw new StoreLockedError(dir, process.pid);

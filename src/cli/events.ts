@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CATEGORY_NAMES, type CategoryName } from '../api/policy.js';
 import { isEventOf, type DataValue, type DcpEvent } from '../api/event.js';
-import { EventStore, type Stream } from '../store/event-store.js';
+import { EventStore, type OpenReport, type Stream } from '../store/event-store.js';
 import type { Command } from './command.js';
 import { parseDuration, stringFlag, UsageError } from './flags.js';
 import {
@@ -246,6 +246,19 @@ export function renderEventsJson(events: readonly DcpEvent[]): string {
   return `[\n${events.map((e) => JSON.stringify(e)).join(',\n')}\n]\n`;
 }
 
+/** What could not be read, with counts, or undefined when everything could. */
+export function describeDamage(report: OpenReport): string | undefined {
+  const parts: string[] = [];
+  const records = report.corruptRecords + report.skippedTailRecords;
+  if (records > 0) parts.push(`skipped ${plural(records, 'corrupt record')}`);
+  if (report.filesWithoutRecords > 0) parts.push(`${plural(report.filesWithoutRecords, 'file')} without one readable record`);
+  if (report.unreadableFiles.length > 0) {
+    const first = report.unreadableFiles[0];
+    parts.push(`${plural(report.unreadableFiles.length, 'file')} unreadable${first ? ` (${first.file}: ${first.error}${report.unreadableFiles.length > 1 ? ', …' : ''})` : ''}`);
+  }
+  return parts.length > 0 ? parts.join('; ') : undefined;
+}
+
 /** Why `dataDir` is not an event store, or undefined when it is one. */
 async function notAStore(dataDir: string): Promise<string | undefined> {
   const isDir = async (p: string): Promise<boolean | undefined> => {
@@ -301,11 +314,17 @@ export const eventsCommand: Command = {
     }
     const store = await EventStore.open({ dataDir: flags.dataDir, readOnly: true });
     try {
-      if (store.openReport.corruptRecords > 0) console.error(`dcp events: skipped ${plural(store.openReport.corruptRecords, 'corrupt record')}`);
+      const damage = describeDamage(store.openReport);
+      if (damage) console.error(`dcp events: ${damage}`);
       // One more than asked tells whether --limit cut anything off, without reading everything twice.
       const read = await store.read({ stream: flags.stream, category: flags.category, since: flags.since, limit: flags.limit === undefined ? undefined : flags.limit + 1 });
       const truncated = flags.limit !== undefined && read.length > flags.limit;
       const events = truncated ? read.slice(1) : read;
+      // Nothing readable in a store that has files: not "No events", a failure.
+      if (damage && store.stats().bytes === 0) {
+        console.error(`dcp events: nothing in ${flags.dataDir} could be read`);
+        return 1;
+      }
       if (flags.output === 'json') {
         process.stdout.write(renderEventsJson(events));
       } else {

@@ -53,6 +53,15 @@ export interface OpenReport {
   readonly tornRecords: number;
   readonly truncatedBytes: number;
   readonly corruptRecords: number;
+  /**
+   * Read-only opens only (a writer repairs instead): whole bad lines after the last good record of
+   * a file, which a writer would cut off as torn. A partial last line (a write in progress) is not counted.
+   */
+  readonly skippedTailRecords: number;
+  /** Read-only opens only: non-empty partition files without a single good record (garbage, a foreign file). */
+  readonly filesWithoutRecords: number;
+  /** Read-only opens only: partition files that could not be read at all, with why (a writer fails instead). */
+  readonly unreadableFiles: readonly { readonly file: string; readonly error: string }[];
 }
 
 export interface AppendResult {
@@ -153,7 +162,7 @@ export class EventStore {
   /** The newest day whose aggregates are written (persisted in aggregates/LAST). */
   private lastAggregated: string | undefined;
   private closed = false;
-  private report: OpenReport = { partitions: 0, events: 0, tornRecords: 0, truncatedBytes: 0, corruptRecords: 0 };
+  private report: OpenReport = { partitions: 0, events: 0, tornRecords: 0, truncatedBytes: 0, corruptRecords: 0, skippedTailRecords: 0, filesWithoutRecords: 0, unreadableFiles: [] };
   private readonly appended;
   private readonly duplicates;
 
@@ -193,23 +202,36 @@ export class EventStore {
     let tornRecords = 0;
     let truncatedBytes = 0;
     let corruptRecords = 0;
+    let skippedTailRecords = 0;
+    let filesWithoutRecords = 0;
+    const unreadableFiles: { file: string; error: string }[] = [];
     for (const stream of ['raw', 'aggregates'] as const) {
       const dir = this.dir(stream);
       if (stream === 'aggregates' && !this.readOnly) await this.removeTempFiles(dir);
       for (const day of await listDays(dir)) {
         const path = join(dir, partitionFile(day));
         const p = emptyPartition();
-        const check = await checkSegment(path, (v) => {
-          if (!isStoredEvent(v)) return;
-          this.count(p, v);
-          if (stream === 'raw') this.ids.set(v.id, day);
-        });
+        let check;
+        try {
+          check = await checkSegment(path, (v) => {
+            if (!isStoredEvent(v)) return;
+            this.count(p, v);
+            if (stream === 'raw') this.ids.set(v.id, day);
+          });
+        } catch (err) {
+          // A reader reports a file it cannot read and reads the others; a writer must not go on past it.
+          if (!this.readOnly) throw err;
+          unreadableFiles.push({ file: join(stream, partitionFile(day)), error: err instanceof Error ? err.message : String(err) });
+          continue;
+        }
         p.size = check.goodEnd;
         corruptRecords += check.corruptRecords;
         if (check.size > check.goodEnd) {
           tornRecords += check.tornRecords;
           truncatedBytes += check.size - check.goodEnd;
-          this.log.warn('store: dropped a torn tail left by an interrupted write', { stream, partition: day, records: check.tornRecords, bytes: check.size - check.goodEnd });
+          if (this.readOnly) skippedTailRecords += check.badTailLines;
+          if (this.readOnly && check.goodEnd === 0) filesWithoutRecords++;
+          else this.log.warn('store: dropped a torn tail left by an interrupted write', { stream, partition: day, records: check.tornRecords, bytes: check.size - check.goodEnd });
           if (!this.readOnly) await truncateFile(path, check.goodEnd);
         }
         this.partitions[stream].set(day, p);
@@ -217,7 +239,7 @@ export class EventStore {
     }
     this.lastAggregated = await readLastAggregated(join(this.aggDir, LAST_AGGREGATED));
     if (corruptRecords > 0) this.log.warn('store: skipping corrupt records', { records: corruptRecords });
-    this.report = { partitions: this.partitions.raw.size, events: this.ids.size, tornRecords, truncatedBytes, corruptRecords };
+    this.report = { partitions: this.partitions.raw.size, events: this.ids.size, tornRecords, truncatedBytes, corruptRecords, skippedTailRecords, filesWithoutRecords, unreadableFiles };
   }
 
   private async removeTempFiles(dir: string): Promise<void> {

@@ -55,6 +55,8 @@ export interface SegmentCheck {
   readonly corruptRecords: number;
   /** Bad lines and partial bytes after the last good record. */
   readonly tornRecords: number;
+  /** Of those, the whole (newline-terminated) bad lines. */
+  readonly badTailLines: number;
 }
 
 /** Checks every line of a partition, handing each good record to `onRecord` as it streams by. */
@@ -76,7 +78,7 @@ export async function checkSegment(path: string, onRecord: (value: unknown) => v
   }
   const size = await fileSize(path);
   const partialTail = size > lastEnd ? 1 : 0;
-  return { goodEnd, size, corruptRecords, tornRecords: badSinceGood + partialTail };
+  return { goodEnd, size, corruptRecords, tornRecords: badSinceGood + partialTail, badTailLines: badSinceGood };
 }
 
 export async function fileSize(path: string): Promise<number> {

@@ -98,8 +98,9 @@ describe('dcp: bad invocations', function () {
     for (const command of ['run', 'events', 'preview']) expect(CASES.filter((c) => c.args(dirs)[0] === command).length, command).to.be.at.least(4);
   });
 
-  for (const [i, c] of CASES.entries()) {
-    it(`case ${i + 1}: one line naming the problem, exit ${c.code}, no stack trace`, async function () {
+  const placeholders: Dirs = { tmp: '<tmp>', kubeconfig: '<kubeconfig>', file: '<file>', garbage: '<garbage>', noContext: '<no-context>', locked: '<locked>', store: '<store>' };
+  for (const c of CASES) {
+    it(`dcp ${c.args(placeholders).join(' ')} → one line, exit ${c.code}`, async function () {
       const args = c.args(dirs);
       const r = await runDcp(args);
       const first = typeof c.first === 'string' ? c.first : c.first(dirs);

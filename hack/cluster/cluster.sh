@@ -2,7 +2,7 @@
 # Starts and deletes local clusters (upstream binaries in bin/, run by kwokctl's binary runtime).
 #   cluster.sh up NAME KUBECONFIG [extra kwokctl create args...]
 #   cluster.sh down NAME
-#   cluster.sh stop|start NAME        (API-server restart on the same data and ports)
+#   cluster.sh stop|start NAME        (API-server restart on the same data and ports; stop waits for the exit)
 #   cluster.sh kwokctl NAME args...   (any kwokctl command for that cluster)
 # Everything binds 127.0.0.1; clusters live under .dev/kwok; ~/.kube/config is never touched.
 set -euo pipefail
@@ -10,15 +10,55 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bin="$root/bin"
 export KWOK_WORKDIR="${KWOK_WORKDIR:-$root/.dev/kwok}"
 mkdir -p "$KWOK_WORKDIR"
-config="$KWOK_WORKDIR/kwokctl.yaml"
+# Port blocks are claimed machine-wide (every worktree and test run on this machine shares the range).
+ports_dir="${DCP_CLUSTER_PORTS_DIR:-${TMPDIR:-/tmp}/dcp-cluster-ports}"
+mkdir -p "$ports_dir"
 
-write_config() {
-  cat > "$config" <<YAML
+# kwokctl picks ports by probing downward from 32767, so two clusters created at the same moment pick the
+# same ones. Instead each cluster claims a random block of 8 ports below the kernel's ephemeral range:
+# mkdir is atomic, so two runs never claim one block, and the probe skips ports something else holds.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+claim_ports() { # NAME -> prints the block's base port
+  local name=$1 try base owner p
+  for try in $(seq 1 200); do
+    base=$((12000 + (RANDOM % 2250) * 8))   # 12000..29992; kwokctl's own probing starts at 32766
+    if ! mkdir "$ports_dir/$base" 2>/dev/null; then
+      owner=$(cat "$ports_dir/$base/owner" 2>/dev/null || true)
+      # A claim whose cluster directory is gone (and that is not a creation in progress) is stale.
+      if [ -n "$owner" ] && [ ! -d "$owner" ] && [ -z "$(find "$ports_dir/$base" -maxdepth 0 -mmin -10)" ]; then
+        rm -rf "$ports_dir/$base"
+      fi
+      continue
+    fi
+    echo "$KWOK_WORKDIR/clusters/$name" > "$ports_dir/$base/owner"
+    for p in $(seq "$base" $((base + 5))); do
+      port_free "$p" || { rm -rf "$ports_dir/$base"; continue 2; }
+    done
+    echo "$base"; return 0
+  done
+  echo "no free block of cluster ports in 12000-29999" >&2; return 1
+}
+release_ports() { # NAME
+  local claim
+  for claim in "$ports_dir"/*/owner; do
+    [ -f "$claim" ] && [ "$(cat "$claim" 2>/dev/null)" = "$KWOK_WORKDIR/clusters/$1" ] && rm -rf "$(dirname "$claim")"
+  done
+  return 0
+}
+
+write_config() { # FILE BASE
+  cat > "$1" <<YAML
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
   runtime: binary
   bindAddress: 127.0.0.1
+  etcdPeerPort: $2
+  etcdPort: $(($2 + 1))
+  kubeApiserverPort: $(($2 + 2))
+  kwokControllerPort: $(($2 + 3))
+  kubeControllerManagerPort: $(($2 + 4))
+  kubeSchedulerPort: $(($2 + 5))
   kubeApiserverBinary: $bin/kube-apiserver
   kubeControllerManagerBinary: $bin/kube-controller-manager
   kubeSchedulerBinary: $bin/kube-scheduler
@@ -29,16 +69,53 @@ options:
 YAML
 }
 
+# The pids of the cluster's running components (kwokctl removes the pid files when it stops them).
+component_pids() {
+  local f
+  for f in "$KWOK_WORKDIR/clusters/$1"/pids/*.pid; do [ -f "$f" ] && printf '%s ' "$(cat "$f")"; done
+  return 0
+}
+# Waits until the given pids have exited (a stopped API server must have released its port before a start);
+# after 30 s a component that ignored SIGTERM is killed.
+wait_exited() {
+  local pid deadline=$((SECONDS + 30))
+  for pid in "$@"; do
+    while kill -0 "$pid" 2>/dev/null; do
+      if [ "$SECONDS" -ge "$deadline" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+      sleep 0.1
+    done
+  done
+}
+
 cmd=${1:-}; name=${2:-}
 [ -n "$cmd" ] && [ -n "$name" ] || { sed -n '2,7p' "$0"; exit 2; }
 case "$cmd" in
   up)
     kubeconfig=${3:?kubeconfig path}; shift 3
-    write_config
-    "$bin/kwokctl" create cluster --name "$name" --config "$config" --kubeconfig "$kubeconfig" --wait 2m "$@"
+    base=$(claim_ports "$name")
+    config="$KWOK_WORKDIR/$name.kwokctl.yaml"
+    write_config "$config" "$base"
+    rc=0
+    "$bin/kwokctl" create cluster --name "$name" --config "$config" --kubeconfig "$kubeconfig" --wait 2m "$@" || rc=$?
+    rm -f "$config"
+    if [ "$rc" -ne 0 ] && [ ! -d "$KWOK_WORKDIR/clusters/$name" ]; then release_ports "$name"; fi
+    exit "$rc"
     ;;
-  down)  "$bin/kwokctl" delete cluster --name "$name" --kubeconfig /dev/null >/dev/null 2>&1 || "$bin/kwokctl" delete cluster --name "$name" ;;
-  stop)  "$bin/kwokctl" --name "$name" stop cluster ;;
+  down)
+    pids=$(component_pids "$name")
+    rc=0
+    "$bin/kwokctl" delete cluster --name "$name" --kubeconfig /dev/null >/dev/null 2>&1 || "$bin/kwokctl" delete cluster --name "$name" || rc=$?
+    # shellcheck disable=SC2086
+    wait_exited $pids
+    [ -d "$KWOK_WORKDIR/clusters/$name" ] || release_ports "$name"
+    exit "$rc"
+    ;;
+  stop)
+    pids=$(component_pids "$name")
+    "$bin/kwokctl" --name "$name" stop cluster
+    # shellcheck disable=SC2086
+    wait_exited $pids
+    ;;
   start) "$bin/kwokctl" --name "$name" start cluster ;;
   kwokctl) shift 2; "$bin/kwokctl" --name "$name" "$@" ;;
   *) sed -n '2,7p' "$0"; exit 2 ;;

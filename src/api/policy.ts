@@ -129,12 +129,31 @@ export const CategoriesSchema = Type.Object(
   { description: 'Which categories are collected, and how often.', default: {} },
 );
 
+export const AUDIT_DESTINATION_TYPES = ['file', 'http', 'azureBlob'] as const;
+
 export const AuditDestinationSchema = Type.Object(
   {
-    type: StringEnum(['file', 'http'] as const, { description: 'Where audit events go: a directory, or an HTTP endpoint.' }),
-    path: Type.Optional(Type.String({ description: 'Directory for type file.', minLength: 1, maxLength: 4096, pattern: '^/' })),
+    type: StringEnum(AUDIT_DESTINATION_TYPES, {
+      description: 'Where audit events go: a directory on the node (file), an HTTP endpoint (http), or an Azure Storage account (azureBlob).',
+    }),
+    path: Type.Optional(Type.String({ description: 'Directory for type file (on the node running the exporter).', minLength: 1, maxLength: 4096, pattern: '^/' })),
     url: Type.Optional(Type.String({ description: 'Endpoint for type http.', minLength: 1, maxLength: 2048 })),
-    secretRef: Type.Optional(SecretKeyRef),
+    resourceId: Type.Optional(
+      Type.String({
+        description: 'For azureBlob: the Azure resource ID the records belong to; blobs are named resourceId=<ID>/y=/m=/d=/h=/m=00/PT1H.json.',
+        minLength: 1,
+        maxLength: 1024,
+      }),
+    ),
+    secretRef: Type.Optional(
+      Type.Object(
+        {
+          name: Type.String({ description: 'Name of a Secret in the operator namespace.', minLength: 1, maxLength: 253 }),
+          key: Type.String({ description: 'Key in that Secret: the bearer token (http), or a connection string or SAS URL (azureBlob).', minLength: 1, maxLength: 253 }),
+        },
+        { description: 'A key of a Secret in the operator namespace holding the destination credential.' },
+      ),
+    ),
   },
   {
     description: 'The customer-owned storage audit events are exported to.',
@@ -144,6 +163,14 @@ export const AuditDestinationSchema = Type.Object(
       { rule: "self.type != 'file' || (!has(self.url) && !has(self.secretRef))", message: 'a file destination takes only path, not url or secretRef' },
       { rule: "self.type != 'http' || has(self.url)", message: 'an http destination needs url' },
       { rule: "self.type != 'http' || !has(self.path)", message: 'an http destination takes url (and secretRef), not path' },
+      { rule: "self.type == 'azureBlob' || !has(self.resourceId)", message: 'resourceId belongs to an azureBlob destination only' },
+      { rule: "self.type != 'azureBlob' || has(self.secretRef)", message: 'an azureBlob destination needs secretRef: a Secret key holding a connection string or a SAS URL' },
+      { rule: "self.type != 'azureBlob' || has(self.resourceId)", message: 'an azureBlob destination needs resourceId, e.g. /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Kubernetes/connectedClusters/<name>' },
+      { rule: "self.type != 'azureBlob' || (!has(self.path) && !has(self.url))", message: 'an azureBlob destination takes secretRef and resourceId, not path or url' },
+      {
+        rule: "!has(self.resourceId) || self.resourceId.lowerAscii().startsWith('/subscriptions/')",
+        message: 'resourceId must be an Azure resource ID starting with /subscriptions/',
+      },
       { rule: "!has(self.url) || self.url.startsWith('https://') || self.url.startsWith('http://')", message: 'url must start with https:// or http://' },
     ],
   } satisfies KubeOptions,
@@ -160,10 +187,16 @@ export const DiagnosticsSchema = Type.Object(
         }),
         destination: AuditDestinationSchema,
         intermediateRetentionHours: Type.Integer({
-          description: 'Hours the exporter may keep its own intermediate data.',
+          description: 'Hours the exporter may keep its own intermediate data (the buffer while the destination is down): older data is deleted, delivered or not.',
           default: 48,
           minimum: 1,
           maximum: 48,
+        }),
+        bufferMaxMiB: Type.Integer({
+          description: 'Upper bound of the on-disk buffer used while the destination is down; past it the oldest events are dropped (counted, with a Warning Event).',
+          default: 256,
+          minimum: 1,
+          maximum: 10240,
         }),
       },
       { description: 'Export of Kubernetes audit events to customer storage.', default: {} },
@@ -335,7 +368,10 @@ export const PolicyStatusSchema = Type.Object(
             description: 'State of the audit-export extension.',
             default: 'Disabled',
           }),
+          reason: Type.Optional(Type.String({ description: 'Why the extension is in this state (CamelCase).', maxLength: 1024 })),
           message: Type.Optional(Type.String({ description: 'Details of the state.', maxLength: 32768 })),
+          backlogBytes: Type.Optional(Type.Integer({ description: 'Bytes the exporter buffers on disk because the destination is unavailable.', format: 'int64', minimum: 0 })),
+          backlogOldestTime: Type.Optional(Type.String({ description: 'When the oldest buffered batch arrived.', format: 'date-time' })),
         },
         { description: 'The audit-export extension.' },
       ),
@@ -367,7 +403,10 @@ export type SinkType = Sink['type'];
 export type SinkRegion = Sink['region'];
 export type Categories = Static<typeof CategoriesSchema>;
 export type CategoryName = keyof Categories | 'diagnostics';
-export type AuditExportState = NonNullable<PolicyStatus['auditExport']>['state'];
+export type AuditExportStatus = NonNullable<PolicyStatus['auditExport']>;
+export type AuditExportState = AuditExportStatus['state'];
+export type AuditExportSpec = PolicySpec['diagnostics']['auditExport'];
+export type AuditDestination = Static<typeof AuditDestinationSchema>;
 
 /** Object metadata as the operator reads it: only what it uses. */
 export interface PolicyMetadata {

@@ -22,6 +22,8 @@ export interface RunFlags {
   readonly retryPeriodMs: number;
   readonly shutdownTimeoutMs: number;
   readonly identity: string;
+  /** The image of the audit-export extension's Pods; undefined: the operator's own. */
+  readonly auditExporterImage?: string;
 }
 
 /** The values that need no I/O; everything a typo can break. Pure but for the environment defaults. */
@@ -64,6 +66,7 @@ export function parseRunValues(values: Record<string, unknown>, positionals: rea
     retryPeriodMs,
     shutdownTimeoutMs,
     identity,
+    ...(stringFlag(values, 'audit-exporter-image') ? { auditExporterImage: stringFlag(values, 'audit-exporter-image') } : {}),
   };
 }
 

@@ -25,6 +25,7 @@ flags:
   --retry-period D      between lease attempts (default 2s)
   --identity S          this replica's identity in the Lease (default hostname plus a random suffix)
   --shutdown-timeout D  exit 1 if stopping takes longer (default 12s)
+  --audit-exporter-image I  image of the audit-export extension's Pods (default the operator's own, dcp-operator:0.1.0)
 
 Every flag is checked before anything starts: a mistake exits 2 with one line naming it. A
 failure after the start is one JSON log line with its cause, and exit 1.`;
@@ -67,6 +68,7 @@ export const runCommand: Command = {
     'retry-period': { type: 'string', default: '2s' },
     identity: { type: 'string' },
     'shutdown-timeout': { type: 'string', default: '12s' },
+    'audit-exporter-image': { type: 'string' },
   },
   async run(values, positionals) {
     let flags: RunFlags;
@@ -103,6 +105,7 @@ async function runOperator(flags: RunFlags, log: ReturnType<typeof createLogger>
     leaseDurationMs: flags.leaseDurationMs,
     renewDeadlineMs: flags.renewDeadlineMs,
     retryPeriodMs: flags.retryPeriodMs,
+    ...(flags.auditExporterImage ? { auditExporterImage: flags.auditExporterImage } : {}),
   });
   const checks = operator.checks();
   const metricsServer = new ProbeServer({ registry });

@@ -16,6 +16,7 @@ import { LeaderElector } from '../runtime/leader.js';
 import { storeFailureReason } from '../store/errors.js';
 import { Reflector } from '../runtime/reflector.js';
 import { SkippedObjects } from '../runtime/skipped-objects.js';
+import { AuditExport, extensionCaches, type ExtensionCaches } from './audit-export.js';
 import { Collection } from './collection.js';
 import { PolicyReconciler, projectPolicy, type CachedPolicy } from './policy-controller.js';
 
@@ -43,7 +44,12 @@ export interface OperatorOptions {
   readonly clock?: Clock;
   /** Delays between attempts to open the store while leading. @default 1 s doubling to 60 s */
   readonly storeRetry?: { initialMs: number; maxMs: number };
+  /** The image of the audit-exporter Pods. @default DEFAULT_IMAGE */
+  readonly auditExporterImage?: string;
 }
+
+/** The operator's own image: the exporter is the same binary (`dcp audit-exporter`). */
+export const DEFAULT_IMAGE = 'dcp-operator:0.1.0';
 
 /**
  * The controller whose signal stops the whole operator. Every long-running part listens to it
@@ -67,6 +73,8 @@ export class Operator {
   private readonly nodes;
   private readonly pods;
   private readonly namespaces;
+  /** The audit-export extension's own objects (labelled), in the operator namespace. */
+  private readonly extension: ExtensionCaches;
   /** Every cache by name, for health checks, sync waits and the Ready condition. */
   private readonly caches: Record<string, Reflector<unknown>>;
   private leading = false;
@@ -100,7 +108,15 @@ export class Operator {
     this.nodes = new Reflector({ ...common('nodes', 'Node'), path: '/api/v1/nodes', project: projectNode });
     this.pods = new Reflector({ ...common('pods', 'Pod'), path: '/api/v1/pods', project: projectPod });
     this.namespaces = new Reflector({ ...common('namespaces', 'Namespace'), path: '/api/v1/namespaces', fieldSelector: 'metadata.name=kube-system', project: projectNamespace });
-    this.caches = { datacollectionpolicies: this.policies, nodes: this.nodes, pods: this.pods, namespaces: this.namespaces } as Record<string, Reflector<unknown>>;
+    const { resource: _resource, ...extensionCommon } = common('audit-export', 'Object');
+    this.extension = extensionCaches(options.namespace, extensionCommon);
+    this.caches = {
+      datacollectionpolicies: this.policies,
+      nodes: this.nodes,
+      pods: this.pods,
+      namespaces: this.namespaces,
+      ...Object.fromEntries(Object.values(this.extension).map((r) => [r.resource, r])),
+    } as Record<string, Reflector<unknown>>;
   }
 
   /**
@@ -246,8 +262,22 @@ export class Operator {
       collection = await this.openCollection(signal, enqueue);
       if (!collection) return; // stopped while retrying
       collection.start(signal);
+      const auditExport = new AuditExport({
+        transport: this.transport,
+        namespace: this.options.namespace,
+        stores: {
+          ServiceAccount: this.extension.ServiceAccount.store,
+          Secret: this.extension.Secret.store,
+          ConfigMap: this.extension.ConfigMap.store,
+          Service: this.extension.Service.store,
+          Deployment: this.extension.Deployment.store,
+        },
+        image: this.options.auditExporterImage ?? DEFAULT_IMAGE,
+        log,
+      });
       const reconciler = new PolicyReconciler({
         policies: this.policies.store,
+        auditExport,
         transport: this.transport,
         recorder: this.recorder(),
         collection,
@@ -261,11 +291,14 @@ export class Operator {
         onError: (key, err, requeued) => log.error('reconcile failed', { key, error: String(err), requeued }),
       });
       const unsubscribe = this.policies.store.subscribe((_type, key) => controller?.enqueue(key), { replay: true });
+      // Any change to an extension object (a hand edit, a deletion, a Pod turning ready, the exporter's report) re-runs the policy.
+      const unsubscribeExtension = Object.values(this.extension).map((r) => r.store.subscribe(() => enqueue()));
       enqueue();
       try {
         await controller.start(signal);
       } finally {
         unsubscribe();
+        for (const u of unsubscribeExtension) u();
       }
     } catch (err) {
       if (!signal.aborted) log.error('leader term failed', { error: String(err) });

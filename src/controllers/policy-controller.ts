@@ -9,7 +9,9 @@ import { asRecord } from '../kube/resource.js';
 import type { Log } from '../observability/log.js';
 import type { ReconcileResult } from '../runtime/controller.js';
 import { deepEqual, type ReadStore } from '../runtime/store.js';
+import type { AuditPolicyView } from './audit-export.js';
 import { planStatus, type Observed } from './policy-status.js';
+import type { AuditExportStatus } from '../api/policy.js';
 
 /** The policy as the cache keeps it: the whole (small) object, unvalidated, so a bad one can be reported. */
 export interface CachedPolicy {
@@ -40,8 +42,14 @@ export interface CollectionHandle {
   observe(): Partial<Observed>;
 }
 
+/** What the reconciler drives for the audit-export extension (undefined: not managed by this process). */
+export interface AuditExportHandle {
+  reconcile(policy: AuditPolicyView | undefined): Promise<AuditExportStatus>;
+}
+
 export interface PolicyReconcilerOptions {
   readonly policies: ReadStore<CachedPolicy>;
+  readonly auditExport?: AuditExportHandle;
   readonly transport: KubeTransport;
   readonly recorder: EventRecorder;
   readonly collection: CollectionHandle;
@@ -71,6 +79,8 @@ export class PolicyReconciler {
       if (this.lastSpecJson !== undefined) log.info('policy deleted: collection stops');
       this.lastSpecJson = undefined;
       await collection.apply(undefined);
+      // The garbage collector removes the owned objects too; removing them here is quicker and covers orphans.
+      await this.options.auditExport?.reconcile(undefined);
       return {};
     }
     let policy: DataCollectionPolicy;
@@ -94,9 +104,22 @@ export class PolicyReconciler {
     const unsyncedCaches = Object.entries(this.options.caches)
       .filter(([, c]) => !c.hasSynced)
       .map(([name]) => name);
-    const observed: Observed = { leading: true, unsyncedCaches, ...collection.observe(), ...(invalidSpec !== undefined ? { invalidSpec } : {}) };
+    // An invalid spec leaves the extension as it is: removing the customer's audit export over a typo would lose events.
+    const auditExport =
+      invalidSpec === undefined && this.options.auditExport
+        ? await this.options.auditExport.reconcile({ uid: policy.metadata.uid, spec: policy.spec.diagnostics.auditExport })
+        : undefined;
+    const observed: Observed = {
+      leading: true,
+      unsyncedCaches,
+      ...collection.observe(),
+      ...(auditExport ? { auditExport } : {}),
+      ...(invalidSpec !== undefined ? { invalidSpec } : {}),
+    };
     await this.writeStatus(policy, planStatus(policy, observed, this.now()));
-    return { requeueAfter: unsyncedCaches.length > 0 ? 1000 : (this.options.resyncMs ?? 30_000) };
+    // While the extension settles, look again soon: its state follows Pods and the exporter's reports.
+    const settling = auditExport?.state === 'Progressing' || auditExport?.state === 'Failed';
+    return { requeueAfter: unsyncedCaches.length > 0 ? 1000 : settling ? 5000 : (this.options.resyncMs ?? 30_000) };
   }
 
   /** NOTE: writes only when the status differs, so a steady policy costs no API calls. */

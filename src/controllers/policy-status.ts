@@ -1,6 +1,6 @@
 // Plans the policy's status from what the operator observes (pure): conditions, inventory, store, audit export.
 import { applyConditions, type DesiredCondition } from '../api/conditions.js';
-import type { AuditExportState, DataCollectionPolicy, PolicySpec, PolicyStatus } from '../api/policy.js';
+import type { AuditExportStatus, DataCollectionPolicy, PolicySpec, PolicyStatus } from '../api/policy.js';
 
 /** What the running operator knows right now; every field is optional so the plan works before collectors exist. */
 export interface Observed {
@@ -14,9 +14,10 @@ export interface Observed {
   inventory?: { nodes: number; pods: number; vCores: number };
   categories?: PolicyStatus['categories'];
   store?: { events: number; bytes: number; oldestEventTime?: string; rawDaysApplied?: number; error?: string };
-  auditExport?: { state: AuditExportState; message?: string };
   /** The leader could not open the event store (it retries): the errno-like reason and a message. */
   storeUnavailable?: { reason: string; message: string };
+  /** What the audit-export controller found (see audit-export-state.ts). */
+  auditExport?: AuditExportStatus;
   /** Sinks the operator will not send to, with the reason (a residency rule it enforces itself). */
   refusedSinks?: string[];
 }
@@ -58,9 +59,11 @@ function auditCondition(spec: PolicySpec, observed: Observed): DesiredCondition 
   }
   const state = observed.auditExport?.state ?? 'Progressing';
   const message = observed.auditExport?.message ?? state;
-  if (state === 'Enabled') return { type: 'AuditExportReady', status: 'True', reason: 'Enabled', message };
-  if (state === 'Failed') return { type: 'AuditExportReady', status: 'False', reason: 'Failed', message };
-  return { type: 'AuditExportReady', status: 'Unknown', reason: 'Progressing', message };
+  // The reason says why (ExporterNotReady, DestinationRefused, SecretNotFound, ...), the state alone would not.
+  const reason = observed.auditExport?.reason ?? state;
+  if (state === 'Enabled') return { type: 'AuditExportReady', status: 'True', reason, message };
+  if (state === 'Failed') return { type: 'AuditExportReady', status: 'False', reason, message };
+  return { type: 'AuditExportReady', status: 'Unknown', reason, message };
 }
 
 function readyCondition(others: DesiredCondition[], observed: Observed): DesiredCondition {
@@ -106,6 +109,6 @@ export function planStatus(policy: DataCollectionPolicy, observed: Observed, now
   }
   status.auditExport = policy.spec.diagnostics?.auditExport?.enabled
     ? (observed.auditExport ?? { state: 'Progressing' })
-    : { state: 'Disabled' };
+    : (observed.auditExport ?? { state: 'Disabled' });
   return status;
 }

@@ -50,6 +50,12 @@ const REFUSALS: Refusal[] = [
   { what: 'intermediateRetentionHours below 1', yaml: policy({ diagnostics: { auditExport: { intermediateRetentionHours: 0 } } }), message: 'intermediateRetentionHours in body should be greater than or equal to 1' },
   { what: 'an http audit destination without url', yaml: policy({ diagnostics: { auditExport: { destination: { type: 'http' } } } }), message: 'an http destination needs url' },
   { what: 'a file audit destination with a url', yaml: policy({ diagnostics: { auditExport: { destination: { type: 'file', path: '/a', url: 'https://x' } } } }), message: 'a file destination takes only path, not url or secretRef' },
+  { what: 'an azureBlob audit destination without secretRef', yaml: policy({ diagnostics: { auditExport: { destination: { type: 'azureBlob', resourceId: '/subscriptions/x/resourceGroups/rg' } } } }), message: 'an azureBlob destination needs secretRef: a Secret key holding a connection string or a SAS URL' },
+  { what: 'an azureBlob audit destination without resourceId', yaml: policy({ diagnostics: { auditExport: { destination: { type: 'azureBlob', secretRef: { name: 's', key: 'k' } } } } }), message: 'an azureBlob destination needs resourceId' },
+  { what: 'an azureBlob resourceId that is not a resource ID', yaml: policy({ diagnostics: { auditExport: { destination: { type: 'azureBlob', resourceId: 'mycluster', secretRef: { name: 's', key: 'k' } } } } }), message: 'resourceId must be an Azure resource ID starting with /subscriptions/' },
+  { what: 'an azureBlob audit destination with a path', yaml: policy({ diagnostics: { auditExport: { destination: { type: 'azureBlob', path: '/x', resourceId: '/subscriptions/x', secretRef: { name: 's', key: 'k' } } } } }), message: 'an azureBlob destination takes secretRef and resourceId, not path or url' },
+  { what: 'a file audit destination with a resourceId', yaml: policy({ diagnostics: { auditExport: { destination: { type: 'file', path: '/a', resourceId: '/subscriptions/x' } } } }), message: 'resourceId belongs to an azureBlob destination only' },
+  { what: 'an audit buffer bound of 0', yaml: policy({ diagnostics: { auditExport: { bufferMaxMiB: 0 } } }), message: 'bufferMaxMiB in body should be greater than or equal to 1' },
   { what: 'an unknown sink type', yaml: policy({ export: { sinks: [httpSink({ type: 's3' })] } }), message: /spec\.export\.sinks\[0\]\.type: Unsupported value: "s3"/ },
   { what: 'a file sink without path', yaml: policy({ export: { sinks: [{ name: 'archive', type: 'file', region: 'eastus' }] } }), message: 'a file sink needs path' },
   { what: 'a file sink with a url', yaml: policy({ export: { sinks: [fileSink({ url: 'https://x' })] } }), message: 'a file sink takes only path, not url or secretRef' },
@@ -87,7 +93,7 @@ describe('the DataCollectionPolicy CRD on a real API server', function () {
       security: { enabled: true, certificateNamespaces: ['kube-system', 'dcp-system'], expiryWarningDays: 30 },
     });
     expect(got.spec.diagnostics).to.deep.equal({
-      auditExport: { enabled: false, profile: 'kube-audit-admin', destination: { type: 'file', path: '/var/lib/dcp/audit' }, intermediateRetentionHours: 48 },
+      auditExport: { enabled: false, profile: 'kube-audit-admin', destination: { type: 'file', path: '/var/lib/dcp/audit' }, intermediateRetentionHours: 48, bufferMaxMiB: 256 },
     });
     expect(got.spec.export).to.deep.equal({ forwardAggregatesToCentral: false });
   });

@@ -27,6 +27,7 @@ type Refusal = 'unauthenticated' | 'forbidden' | 'too_large' | 'malformed';
 
 export class WebhookReceiver {
   private server: Server | undefined;
+  private closing = false;
 
   constructor(private readonly options: ReceiverOptions) {}
 
@@ -47,9 +48,14 @@ export class WebhookReceiver {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    // In-flight batches finish (close waits for them); idle keep-alive connections go now.
+    // In-flight batches finish (close waits for them); idle keep-alive connections go now, and a busy one
+    // after its response (Connection: close). A client that keeps one open past the grace is cut.
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const cut = setTimeout(() => server.closeAllConnections(), 5000);
+    await closed;
+    clearTimeout(cut);
   }
 
   private refuse(res: ServerResponse, status: number, reason: Refusal, message: string): void {
@@ -69,6 +75,7 @@ export class WebhookReceiver {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.closing) res.setHeader('connection', 'close');
     if (req.method !== 'POST') {
       res.writeHead(405, { allow: 'POST' });
       res.end();

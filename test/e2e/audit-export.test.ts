@@ -356,7 +356,7 @@ describe('audit export extension (end to end)', function () {
   });
 
   it('disabling removes every extension object; the exporters flush and exit 0 on SIGTERM', async function () {
-    for (const e of exporters) expect(await e.stop('SIGTERM')).to.equal(0);
+    for (const e of exporters) expect(await e.stop('SIGTERM'), e.output.slice(-15).join('\n')).to.equal(0);
     const r = await c.apply(policyYaml({ diagnostics: { auditExport: { enabled: false } } }));
     expect(r.code, r.stderr).to.equal(0);
     await waitFor(async () => (await labelled()).length === 0, 60_000, 'no extension object left', 500);

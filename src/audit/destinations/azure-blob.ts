@@ -34,8 +34,11 @@ export function diagnosticRecord(profile: AuditProfile, resourceId: string, r: A
   });
 }
 
+// One try per call: the exporter retries with its own backoff and buffers meanwhile; SDK retries would only hold the writer.
+const PIPELINE = { retryOptions: { maxTries: 1, tryTimeoutInMs: 30_000 } };
+
 function clientFor(credential: string): BlobServiceClient {
-  return /^https?:\/\//i.test(credential) ? new BlobServiceClient(credential) : BlobServiceClient.fromConnectionString(credential);
+  return /^https?:\/\//i.test(credential) ? new BlobServiceClient(credential, undefined, PIPELINE) : BlobServiceClient.fromConnectionString(credential, PIPELINE);
 }
 
 function asDestinationError(err: unknown, what: string): DestinationError {
@@ -67,7 +70,7 @@ export class AzureBlobDestination implements AuditDestination {
     // A SAS URL may already name the container.
     const url = /^https?:\/\//i.test(credential) ? new URL(credential) : undefined;
     const namesContainer = url !== undefined && url.pathname.replace(/^\/+|\/+$/g, '').split('/').pop() === name;
-    const container = namesContainer ? new ContainerClient(credential) : clientFor(credential).getContainerClient(name);
+    const container = namesContainer ? new ContainerClient(credential, undefined, PIPELINE) : clientFor(credential).getContainerClient(name);
     try {
       await container.createIfNotExists();
     } catch (err) {

@@ -1,6 +1,7 @@
 // The /metrics server of `dcp run`: plain HTTP, or with --metrics-secure HTTPS where the API server authorizes every scrape.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { selfSignedCertificate } from '../audit/x509.js';
 import type { KubeTransport } from '../kube/client.js';
@@ -13,23 +14,46 @@ export const DEFAULT_METRICS_ADDR = { plain: '127.0.0.1:8080', secure: ':8443' }
 /** The health endpoint stays plain HTTP on all interfaces: the kubelet probes the Pod IP without credentials. */
 export const DEFAULT_HEALTH_ADDR = ':8081';
 
+export interface ServingCertificate {
+  /** PEM. */
+  readonly cert: string;
+  readonly key: string;
+}
+
 export interface MetricsEndpointOptions {
   readonly registry: Registry;
   /** HTTPS, and a TokenReview and SubjectAccessReview (get on the path) for every request. */
   readonly secure: boolean;
-  /** A directory holding tls.crt and tls.key (a mounted kubernetes.io/tls Secret); without it a self-signed pair is made at start. */
-  readonly certDir?: string;
+  /** The pair from --metrics-cert-dir; without it a self-signed pair is made at start. */
+  readonly certificate?: ServingCertificate;
   /** The API server that authenticates and authorizes scrapers. */
   readonly transport: KubeTransport;
   readonly log: Log;
 }
 
-/** The serving certificate: from `certDir`, or self-signed for a year (Prometheus then scrapes with insecureSkipVerify, as with controller-runtime's). */
-async function servingCertificate(certDir: string | undefined, log: Log): Promise<{ cert: string; key: string }> {
-  if (certDir !== undefined) {
-    const [cert, key] = await Promise.all([readFile(join(certDir, 'tls.crt'), 'utf8'), readFile(join(certDir, 'tls.key'), 'utf8')]);
-    return { cert, key };
+/**
+ * tls.crt and tls.key of a directory (a mounted kubernetes.io/tls Secret), checked to make a TLS
+ * context together; throws an Error saying which file or why not.
+ */
+export async function loadCertDir(dir: string): Promise<ServingCertificate> {
+  const read = async (file: string): Promise<string> => {
+    try {
+      return await readFile(join(dir, file), 'utf8');
+    } catch (err) {
+      throw new Error(`${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+    }
+  };
+  const [cert, key] = await Promise.all([read('tls.crt'), read('tls.key')]);
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new Error(`tls.crt and tls.key are not a certificate and its key (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
+  return { cert, key };
+}
+
+/** Self-signed for a year: Prometheus then scrapes with insecureSkipVerify, as with controller-runtime's generated certificate. */
+function selfSigned(log: Log): ServingCertificate {
   const now = Date.now();
   const { certPem, keyPem } = selfSignedCertificate({ commonName: 'dcp-operator-metrics', dnsNames: ['localhost'], notBefore: new Date(now - 60_000), notAfter: new Date(now + 365 * 86_400_000) });
   log.info('serving /metrics with a self-signed certificate; give --metrics-cert-dir to use your own');
@@ -37,12 +61,12 @@ async function servingCertificate(certDir: string | undefined, log: Log): Promis
 }
 
 /** The ProbeServer for /metrics, not yet listening. */
-export async function metricsEndpoint(options: MetricsEndpointOptions): Promise<ProbeServer> {
+export function metricsEndpoint(options: MetricsEndpointOptions): ProbeServer {
   if (!options.secure) return new ProbeServer({ registry: options.registry });
   const auth = new DelegatedAuth({ transport: options.transport });
   return new ProbeServer({
     registry: options.registry,
-    tls: await servingCertificate(options.certDir, options.log),
+    tls: options.certificate ?? selfSigned(options.log),
     authorize: (authorization, path) => auth.authorize(authorization, path, 'get'),
   });
 }

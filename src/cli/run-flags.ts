@@ -8,11 +8,17 @@ import type { LogLevel } from '../observability/logger.js';
 import { lockHolder } from '../store/lock.js';
 import { addressFlag, durationFlag, errorText, logLevelFlag, stringFlag, UsageError } from './flags.js';
 import { loadKubeconfig } from './kubeconfig.js';
+import { DEFAULT_HEALTH_ADDR, DEFAULT_METRICS_ADDR, loadCertDir, type ServingCertificate } from './metrics-endpoint.js';
 
 export interface RunFlags {
   readonly kc: KubeConfig;
   readonly dataDir: string;
   readonly metricsAddr: string;
+  /** --metrics-secure: /metrics over HTTPS, each scrape authorized by the API server. */
+  readonly metricsSecure: boolean;
+  /** --metrics-cert-dir: where tls.crt and tls.key are read from (loaded by parseRunFlags). */
+  readonly metricsCertDir?: string;
+  readonly metricsCertificate?: ServingCertificate;
   readonly healthAddr: string;
   readonly leaderElect: boolean;
   readonly namespace: string;
@@ -30,8 +36,12 @@ export interface RunFlags {
 export function parseRunValues(values: Record<string, unknown>, positionals: readonly string[], env: NodeJS.ProcessEnv = process.env): Omit<RunFlags, 'kc' | 'dataDir'> & { dataDir: string } {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, 'dcp run takes flags only');
   const logLevel = logLevelFlag(stringFlag(values, 'log-level') ?? 'info');
-  const metricsAddr = stringFlag(values, 'metrics-addr') ?? ':8080';
-  const healthAddr = stringFlag(values, 'health-addr') ?? ':8081';
+  const metricsSecure = values['metrics-secure'] === true;
+  const metricsCertDir = stringFlag(values, 'metrics-cert-dir');
+  if (metricsCertDir !== undefined && !metricsSecure) throw new UsageError(`--metrics-cert-dir ${metricsCertDir} is given without --metrics-secure`, 'a certificate is for HTTPS; add --metrics-secure');
+  // NOTE: plain /metrics answers anyone who can connect, so it listens on loopback unless told otherwise.
+  const metricsAddr = stringFlag(values, 'metrics-addr') ?? (metricsSecure ? DEFAULT_METRICS_ADDR.secure : DEFAULT_METRICS_ADDR.plain);
+  const healthAddr = stringFlag(values, 'health-addr') ?? DEFAULT_HEALTH_ADDR;
   const metrics = addressFlag('metrics-addr', metricsAddr);
   const health = addressFlag('health-addr', healthAddr);
   if (metrics.port !== 0 && metrics.port === health.port && (metrics.host ?? '') === (health.host ?? '')) {
@@ -57,6 +67,8 @@ export function parseRunValues(values: Record<string, unknown>, positionals: rea
   return {
     dataDir: resolve(stringFlag(values, 'data-dir') ?? './data'),
     metricsAddr,
+    metricsSecure,
+    ...(metricsCertDir !== undefined ? { metricsCertDir: resolve(metricsCertDir) } : {}),
     healthAddr,
     leaderElect: values['leader-elect'] === true,
     namespace,
@@ -132,5 +144,12 @@ export async function parseRunFlags(values: Record<string, unknown>, positionals
   const parsed = parseRunValues(values, positionals, env);
   const kc = loadKubeconfig(stringFlag(values, 'kubeconfig'), env);
   await checkDataDir(parsed.dataDir);
-  return { ...parsed, kc };
+  if (parsed.metricsCertDir === undefined) return { ...parsed, kc };
+  let metricsCertificate: ServingCertificate;
+  try {
+    metricsCertificate = await loadCertDir(parsed.metricsCertDir);
+  } catch (err) {
+    throw new UsageError(`--metrics-cert-dir ${parsed.metricsCertDir} holds no usable certificate`, errorText(err));
+  }
+  return { ...parsed, kc, metricsCertificate };
 }

@@ -2,10 +2,12 @@
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Operator, operatorStop } from '../controllers/operator.js';
+import { KubeClient } from '../kube/client.js';
 import { ProbeServer } from '../observability/http.js';
 import { createLogger } from '../observability/logger.js';
 import type { Command } from './command.js';
 import { UsageError } from './flags.js';
+import { metricsEndpoint } from './metrics-endpoint.js';
 import { parseRunFlags, type RunFlags } from './run-flags.js';
 
 const USAGE = `usage: dcp run [flags]
@@ -15,8 +17,12 @@ Runs the operator: watches the cluster, applies the DataCollectionPolicy, collec
 flags:
   --kubeconfig F        kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)
   --data-dir D          event store directory (default ./data)
-  --metrics-addr A      /metrics listen address, host:port or :port (default :8080)
-  --health-addr A       /healthz and /readyz listen address (default :8081)
+  --metrics-addr A      /metrics listen address, host:port or :port
+                        (default 127.0.0.1:8080; :8443 with --metrics-secure)
+  --metrics-secure      serve /metrics over HTTPS and let through only a bearer token whose user
+                        may get /metrics (TokenReview and SubjectAccessReview, as controller-runtime)
+  --metrics-cert-dir D  tls.crt and tls.key for --metrics-secure (default: a self-signed pair made at start)
+  --health-addr A       /healthz and /readyz listen address, plain HTTP for kubelet probes (default :8081)
   --leader-elect        elect one leader through a Lease (run several replicas)
   --namespace N         operator namespace: Lease, device key, billing state (default $POD_NAMESPACE or dcp-system)
   --log-level L         error, warn, info or debug (default info)
@@ -58,7 +64,10 @@ export const runCommand: Command = {
   options: {
     kubeconfig: { type: 'string' },
     'data-dir': { type: 'string', default: './data' },
-    'metrics-addr': { type: 'string', default: ':8080' },
+    // No default here: it depends on --metrics-secure (parseRunValues).
+    'metrics-addr': { type: 'string' },
+    'metrics-secure': { type: 'boolean', default: false },
+    'metrics-cert-dir': { type: 'string' },
     'health-addr': { type: 'string', default: ':8081' },
     'leader-elect': { type: 'boolean', default: false },
     namespace: { type: 'string' },
@@ -108,12 +117,18 @@ async function runOperator(flags: RunFlags, log: ReturnType<typeof createLogger>
     ...(flags.auditExporterImage ? { auditExporterImage: flags.auditExporterImage } : {}),
   });
   const checks = operator.checks();
-  const metricsServer = new ProbeServer({ registry });
+  const metricsServer = metricsEndpoint({
+    registry,
+    secure: flags.metricsSecure,
+    ...(flags.metricsCertificate !== undefined ? { certificate: flags.metricsCertificate } : {}),
+    transport: new KubeClient(kc),
+    log,
+  });
   const healthServer = new ProbeServer(checks);
   try {
     const metricsAt = await listenOn(metricsServer, flags.metricsAddr, '--metrics-addr');
     const healthAt = await listenOn(healthServer, flags.healthAddr, '--health-addr');
-    log.info('dcp run started', { identity, metrics: `${metricsAt.address}:${metricsAt.port}`, health: `${healthAt.address}:${healthAt.port}`, server: kc.getCurrentCluster()?.server });
+    log.info('dcp run started', { identity, metrics: `${metricsAt.address}:${metricsAt.port}`, metricsScheme: flags.metricsSecure ? 'https' : 'http', health: `${healthAt.address}:${healthAt.port}`, server: kc.getCurrentCluster()?.server });
 
     const abort = operatorStop();
     const removeHandlers = onStopSignals((sig) => {

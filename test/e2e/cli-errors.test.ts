@@ -21,6 +21,8 @@ interface Dirs {
   readonly noContext: string;
   readonly locked: string;
   readonly store: string;
+  /** Holds a tls.crt and tls.key that are not PEM. */
+  readonly badCert: string;
 }
 
 const RUN_HINT = "run 'dcp run --help' for the flags";
@@ -46,6 +48,9 @@ const CASES: readonly Case[] = [
   { args: (d) => ['run', '--kubeconfig', d.kubeconfig, '--data-dir', '/proc/dcp-data'], first: 'dcp run: --data-dir /proc/dcp-data cannot be created (ENOENT: no such file or directory)', code: 2 },
   { args: (d) => ['run', '--kubeconfig', d.kubeconfig, '--data-dir', '/sys/fs'], first: 'dcp run: --data-dir /sys/fs is not writable (EACCES: permission denied)', code: 2 },
   { args: (d) => ['run', '--kubeconfig', d.kubeconfig, '--data-dir', d.locked], first: (d) => `dcp run: --data-dir ${d.locked} is in use by process ${process.pid} (one dcp run writes a data directory; give each its own)`, code: 2 },
+  { args: (d) => ['run', '--kubeconfig', d.kubeconfig, '--metrics-cert-dir', d.tmp], first: (d) => `dcp run: --metrics-cert-dir ${d.tmp} is given without --metrics-secure (a certificate is for HTTPS; add --metrics-secure)`, code: 2 },
+  { args: (d) => ['run', '--kubeconfig', d.kubeconfig, '--data-dir', join(d.tmp, 'data-nocert'), '--metrics-secure', '--metrics-cert-dir', d.tmp], first: (d) => `dcp run: --metrics-cert-dir ${d.tmp} holds no usable certificate (tls.crt cannot be read (ENOENT))`, code: 2 },
+  { args: (d) => ['run', '--kubeconfig', d.kubeconfig, '--data-dir', join(d.tmp, 'data-badcert'), '--metrics-secure', '--metrics-cert-dir', d.badCert], first: (d) => `dcp run: --metrics-cert-dir ${d.badCert} holds no usable certificate (tls.crt and tls.key are not a certificate and its key (error:0480006C:PEM routines::no start line))`, code: 2 },
   { args: () => ['run', '--bogus'], first: "dcp run: unknown flag --bogus (it is not one of this command's flags)", code: 2 },
   { args: () => ['run', '--data-dir'], first: 'dcp run: --data-dir needs a value (none was given)', code: 2 },
   { args: () => ['run', '--leader-elect=yes'], first: 'dcp run: --leader-elect takes no value (it is a switch)', code: 2 },
@@ -85,7 +90,11 @@ describe('dcp: bad invocations', function () {
     writeFileSync(join(locked, 'LOCK'), String(process.pid));
     const store = join(tmp, 'store');
     mkdirSync(join(store, 'raw'), { recursive: true });
-    dirs = { tmp, kubeconfig: cluster().kubeconfigPath, file, garbage, noContext, locked, store };
+    const badCert = join(tmp, 'bad-cert');
+    mkdirSync(badCert);
+    writeFileSync(join(badCert, 'tls.crt'), 'not a certificate\n');
+    writeFileSync(join(badCert, 'tls.key'), 'not a key\n');
+    dirs = { tmp, kubeconfig: cluster().kubeconfigPath, file, garbage, noContext, locked, store, badCert };
   });
 
   after(function () {
@@ -98,7 +107,7 @@ describe('dcp: bad invocations', function () {
     for (const command of ['run', 'events', 'preview']) expect(CASES.filter((c) => c.args(dirs)[0] === command).length, command).to.be.at.least(4);
   });
 
-  const placeholders: Dirs = { tmp: '<tmp>', kubeconfig: '<kubeconfig>', file: '<file>', garbage: '<garbage>', noContext: '<no-context>', locked: '<locked>', store: '<store>' };
+  const placeholders: Dirs = { tmp: '<tmp>', kubeconfig: '<kubeconfig>', file: '<file>', garbage: '<garbage>', noContext: '<no-context>', locked: '<locked>', store: '<store>', badCert: '<bad-cert>' };
   for (const c of CASES) {
     it(`dcp ${c.args(placeholders).join(' ')} → one line, exit ${c.code}`, async function () {
       const args = c.args(dirs);

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { expect } from 'chai';
 import { cluster, ROOT, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess } from './operator-process.js';
@@ -14,8 +15,10 @@ function httpsGet(port: number, path: string, token?: string): Promise<{ status:
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false, headers: token !== undefined ? { authorization: `Bearer ${token}` } : {} }, (res) => {
       let body = '';
+      // Read now: the socket is detached from the response once it ends.
+      const protocol = String((res.socket as TLSSocket).getProtocol());
       res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, protocol: String((res.socket as { getProtocol?: () => string }).getProtocol?.()) }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, protocol }));
     });
     req.on('error', reject);
     req.end();

@@ -1,10 +1,18 @@
 # dcp-operator: `make help` lists the targets.
 SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
-KUBECTL := bin/kubectl
+# The Kubernetes minor for clusters, tests and the demo: the default (what CI builds, binaries in bin/) or
+# another pinned one, e.g. K8S_VERSION=1.37 (hack/cluster/1.37/go.mod, binaries in bin/1.37/).
+K8S_VERSION ?= $(shell hack/cluster/versions.sh default)
+export K8S_VERSION
+CLUSTER_BIN := $(shell hack/cluster/versions.sh bin $(K8S_VERSION))
+ifeq ($(CLUSTER_BIN),)
+$(error K8S_VERSION=$(K8S_VERSION) is not pinned; pinned: $(shell hack/cluster/versions.sh list))
+endif
+CLUSTER_MODULE := $(if $(filter bin,$(CLUSTER_BIN)),hack/cluster,hack/cluster/$(K8S_VERSION))
+KUBECTL := $(CLUSTER_BIN)/kubectl
 DEV_CLUSTER ?= dcp-dev
 DEV_KUBECONFIG := .dev/kubeconfig
-CLUSTER_BINARIES := bin/kwokctl bin/kwok bin/kube-apiserver bin/kube-controller-manager bin/kube-scheduler bin/etcd bin/etcdctl bin/kubectl
 
 ##@ General
 .PHONY: help
@@ -40,20 +48,24 @@ test-unit: build ## Unit tests only
 	bash hack/test.sh unit
 
 .PHONY: test-e2e
-test-e2e: build cluster ## E2E tests only (own cluster, or E2E_KUBECONFIG)
+test-e2e: build cluster ## E2E tests only (own cluster, or E2E_KUBECONFIG); K8S_VERSION=1.37 for that minor
 	bash hack/test.sh e2e
+
+.PHONY: test-matrix
+test-matrix: build ## The whole e2e suite on every pinned Kubernetes minor (builds what is missing): a line per minor
+	bash hack/test-matrix.sh
 
 .PHONY: bench
 bench: build cluster ## Scale and throughput benchmarks on a local cluster
 	bash hack/bench.sh
 
 ##@ Cluster
-bin/.cluster-stamp: hack/cluster/go.mod hack/cluster/go.sum hack/cluster/build.sh
-	bash hack/cluster/build.sh
+$(CLUSTER_BIN)/.cluster-stamp: $(CLUSTER_MODULE)/go.mod $(CLUSTER_MODULE)/go.sum hack/cluster/build.sh
+	bash hack/cluster/build.sh $(K8S_VERSION)
 	@touch $@
 
 .PHONY: cluster
-cluster: bin/.cluster-stamp ## Build the pinned etcd, Kubernetes and kwok binaries into bin/ (cached)
+cluster: $(CLUSTER_BIN)/.cluster-stamp ## Build the pinned etcd, Kubernetes (K8S_VERSION) and kwok binaries into bin/ (cached)
 
 .PHONY: dev-cluster-up
 dev-cluster-up: cluster ## Start a local cluster with the CRD installed; writes .dev/kubeconfig

@@ -7,7 +7,8 @@ echo "==> installing npm dependencies (cached after the first run)"
 make -s install-deps
 echo "==> building dcp-operator"
 make -s build
-if [ ! -f bin/.cluster-stamp ]; then
+# K8S_VERSION=1.37 runs that pinned minor (its binaries in bin/1.37/).
+if [ ! -f "$(hack/cluster/versions.sh bin)/.cluster-stamp" ]; then
   echo "==> building the cluster binaries from the Kubernetes Go modules: about 7 minutes the first time, cached after"
 fi
 make -s cluster

@@ -2,7 +2,7 @@
 //   node dist/hack/demo.js [--nodes 50] [--pods 1500] [--once]
 // --once (or DEMO_ONCE=1) exits after the overview; otherwise it follows changes until Ctrl-C.
 // Either way it stops everything it started: the operator and the cluster.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,7 +18,8 @@ const DEMO = join(ROOT, '.dev/demo');
 const CLUSTER = 'dcp-demo';
 const KUBECONFIG = join(DEMO, 'kubeconfig');
 const CLUSTER_SH = join(ROOT, 'hack/cluster/cluster.sh');
-const KUBECTL = join(ROOT, 'bin/kubectl');
+// The kubectl of the minor the cluster runs (K8S_VERSION, else the default).
+const KUBECTL = join(ROOT, execFileSync(join(ROOT, 'hack/cluster/versions.sh'), ['bin'], { encoding: 'utf8' }).trim(), 'kubectl');
 const DCP = join(ROOT, 'dist/src/cli/main.js');
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);

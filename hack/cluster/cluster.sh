@@ -4,6 +4,7 @@
 #   cluster.sh down NAME
 #   cluster.sh stop|start NAME        (API-server restart on the same data and ports; stop waits for the exit)
 #   cluster.sh kwokctl NAME args...   (any kwokctl command for that cluster)
+# K8S_VERSION=1.37 runs that pinned minor (binaries in bin/1.37/, see versions.sh); the default is what CI runs.
 # Everything binds 127.0.0.1; clusters live under .dev/kwok; ~/.kube/config is never touched.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,6 +48,10 @@ release_ports() { # NAME
 }
 
 write_config() { # FILE BASE
+  local kbin minor
+  kbin="$root/$("$root/hack/cluster/versions.sh" bin)"
+  [ -x "$kbin/kube-apiserver" ] || { echo "no Kubernetes binaries in $kbin: run make cluster K8S_VERSION=${K8S_VERSION:-}" >&2; return 1; }
+  minor=$("$kbin/kubectl" version --client -o json | sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p' | head -1)
   cat > "$1" <<YAML
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
@@ -59,14 +64,25 @@ options:
   kwokControllerPort: $(($2 + 3))
   kubeControllerManagerPort: $(($2 + 4))
   kubeSchedulerPort: $(($2 + 5))
-  kubeApiserverBinary: $bin/kube-apiserver
-  kubeControllerManagerBinary: $bin/kube-controller-manager
-  kubeSchedulerBinary: $bin/kube-scheduler
+  kubeApiserverBinary: $kbin/kube-apiserver
+  kubeControllerManagerBinary: $kbin/kube-controller-manager
+  kubeSchedulerBinary: $kbin/kube-scheduler
   kwokControllerBinary: $bin/kwok
-  etcdBinary: $bin/etcd
-  etcdctlBinary: $bin/etcdctl
-  kubectlBinary: $bin/kubectl
+  etcdBinary: $kbin/etcd
+  etcdctlBinary: $kbin/etcdctl
+  kubectlBinary: $kbin/kubectl
 YAML
+  # From 1.37 the API server refuses its loopback advertise address while it reconciles the default/kubernetes
+  # Endpoints; nothing here reaches the API server through that Service.
+  if [ "${minor:-0}" -ge 37 ]; then
+    cat >> "$1" <<YAML
+componentsPatches:
+- name: kube-apiserver
+  extraArgs:
+  - key: endpoint-reconciler-type
+    value: none
+YAML
+  fi
 }
 
 # The pids of the cluster's running components (kwokctl removes the pid files when it stops them).
@@ -92,9 +108,9 @@ cmd=${1:-}; name=${2:-}
 case "$cmd" in
   up)
     kubeconfig=${3:?kubeconfig path}; shift 3
-    base=$(claim_ports "$name")
     config="$KWOK_WORKDIR/$name.kwokctl.yaml"
-    write_config "$config" "$base"
+    base=$(claim_ports "$name")
+    write_config "$config" "$base" || { release_ports "$name"; exit 1; }
     rc=0
     "$bin/kwokctl" create cluster --name "$name" --config "$config" --kubeconfig "$kubeconfig" --wait 2m "$@" || rc=$?
     rm -f "$config"

@@ -1,21 +1,23 @@
 // Proof the local cluster is whole: scheduler, controller-manager and kwok roll a Deployment out to Running Pods.
 import { expect } from 'chai';
 import { stringify } from 'yaml';
-import { cluster, RUN_LABEL } from './harness.js';
+import { cluster, needsLocalControlPlane, pinnedKubernetesVersion, RUN_LABEL } from './harness.js';
 
 describe('the local cluster', function () {
   const ns = 'rollout';
 
-  it('reports v1.34.4 for kubectl and the API server', async function () {
+  it('reports the pinned release (hack/cluster go.mod of K8S_VERSION) for kubectl and the API server', async function () {
+    needsLocalControlPlane(this, 'checks the pinned local binaries');
     const out = JSON.parse(await cluster().kubectlOk(['version', '-o', 'json'])) as {
       clientVersion: { gitVersion: string };
       serverVersion: { gitVersion: string };
     };
-    expect(out.clientVersion.gitVersion).to.equal('v1.34.4');
-    expect(out.serverVersion.gitVersion).to.equal('v1.34.4');
+    expect(out.clientVersion.gitVersion).to.equal(pinnedKubernetesVersion());
+    expect(out.serverVersion.gitVersion).to.equal(pinnedKubernetesVersion());
   });
 
   it('rolls a Deployment out to Running Pods on kwok Nodes', async function () {
+    needsLocalControlPlane(this, 'kwok plays the kubelet');
     const c = cluster();
     await c.createNodes([
       { name: `rollout-${c.runId}-a`, instanceType: 'Standard_D4s_v5' },

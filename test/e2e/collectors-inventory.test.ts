@@ -13,7 +13,7 @@ import { DenySet, PiiGuard } from '../../src/pipeline/guard.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { Store } from '../../src/runtime/store.js';
-import { cluster, RUN_LABEL } from './harness.js';
+import { cluster, needsLocalControlPlane, RUN_LABEL } from './harness.js';
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, limitMs = 60_000): Promise<void> {
   const deadline = Date.now() + limitMs;
@@ -91,6 +91,7 @@ describe('collectors: inventory and host OS on the local control plane', functio
   });
 
   it('counts Nodes, Pods and vCores as they are created, updated and deleted', async function () {
+    needsLocalControlPlane(this, 'kwok plays the kubelet: the Pods turn Running');
     const c = cluster();
     const name = (s: string): string => `inv-${c.runId}-${s}`;
     const labels = { 'dcp-e2e': 'inventory' };

@@ -10,8 +10,21 @@ import { projectNamespace, type NamespaceProjection } from '../../src/collectors
 import { KubeClient } from '../../src/kube/client.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const KUBECTL = join(ROOT, 'bin/kubectl');
 const CLUSTER_SH = join(ROOT, 'hack/cluster/cluster.sh');
+const VERSIONS_SH = join(ROOT, 'hack/cluster/versions.sh');
+/** The Kubernetes minor the suite runs on: K8S_VERSION (e.g. 1.37) or the default CI builds. */
+export const K8S_MINOR = process.env.K8S_VERSION ?? execFileSync(VERSIONS_SH, ['default'], { encoding: 'utf8' }).trim();
+/** That minor's binaries (bin/ for the default, bin/<minor>/ otherwise; versions.sh refuses an unpinned one). */
+const K8S_BIN = join(ROOT, execFileSync(VERSIONS_SH, ['bin', K8S_MINOR], { encoding: 'utf8' }).trim());
+export const KUBECTL = join(K8S_BIN, 'kubectl');
+
+/** The exact Kubernetes release pinned for K8S_MINOR (hack/cluster/go.mod or hack/cluster/<minor>/go.mod). */
+export function pinnedKubernetesVersion(): string {
+  const module = K8S_BIN === join(ROOT, 'bin') ? 'hack/cluster' : `hack/cluster/${K8S_MINOR}`;
+  const version = /^\s*(?:require\s+)?k8s\.io\/kubernetes\s+(v\S+)/m.exec(readFileSync(join(ROOT, module, 'go.mod'), 'utf8'))?.[1];
+  if (version === undefined) throw new Error(`${module}/go.mod pins no k8s.io/kubernetes`);
+  return version;
+}
 export const CRD_DIR = join(ROOT, 'crds');
 
 export interface ExecResult {
@@ -129,7 +142,8 @@ export class TestCluster {
         },
         annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0', ...spec.annotations },
       },
-      spec: {},
+      // On a shared cluster (E2E_KUBECONFIG) nothing runs these Nodes: the taint keeps real workloads off them.
+      spec: this.owned ? {} : { taints: [{ key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' }] },
       status: {
         capacity: { cpu: spec.cpu ?? '4', memory: spec.memory ?? '16Gi', pods: '110' },
         allocatable: { cpu: spec.cpu ?? '4', memory: spec.memory ?? '16Gi', pods: '110' },
@@ -276,6 +290,17 @@ export class TestCluster {
 }
 
 let current: TestCluster | undefined;
+
+/**
+ * Skips the calling test (or hook) on a cluster the harness did not start (E2E_KUBECONFIG: kind, AKS…),
+ * printing why: restarting the API server, compacting etcd, kwok playing the kubelet and the like need the
+ * local control plane. Everything else runs unchanged there.
+ */
+export function needsLocalControlPlane(ctx: Mocha.Context, why: string): void {
+  if (cluster().owned) return;
+  console.log(`      skipped on E2E_KUBECONFIG: needs the local control plane (${why})`);
+  ctx.skip();
+}
 
 export function cluster(): TestCluster {
   if (!current) throw new Error('no test cluster: run the e2e suite with --require dist/test/e2e/hooks.js');

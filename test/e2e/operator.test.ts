@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { cluster, ROOT, RUN_LABEL, type TestCluster } from './harness.js';
+import { cluster, needsLocalControlPlane, ROOT, RUN_LABEL, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
 
 interface PolicyView {
@@ -129,7 +129,7 @@ describe('dcp run against the local control plane', function () {
   });
 
   it('ends with counts equal to a fresh list after an API-server restart and after a forced 410', async function () {
-    if (!c.owned) this.skip();
+    needsLocalControlPlane(this, 'restarts the API server and compacts etcd');
     const op = new OperatorProcess(kubeconfig);
     await op.started();
     await c.apply(SAMPLE);

@@ -11,7 +11,7 @@ import { projectNode } from '../../src/collectors/projections.js';
 import { DEVICE_KEY_SECRET, keyOfSecret } from '../../src/collectors/device-key.js';
 import { encodeRecord } from '../../src/store/record.js';
 import { ed25519Key, selfSignedCertificate } from '../../hack/certs.js';
-import { cluster, RUN_LABEL, type TestCluster } from './harness.js';
+import { cluster, needsLocalControlPlane, RUN_LABEL, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
 import {
   applyOk,
@@ -427,6 +427,7 @@ describe('the PII guard end to end: planted personal and secret values never lea
   });
 
   it(`stores and sends none of the values planted in ${CASES} generated cases, and still reports the clean Nodes`, async function () {
+    needsLocalControlPlane(this, `creates ${CASES} kwok-managed Nodes full of planted personal data`);
     const started = Date.now();
     const phase = (what: string): void => console.log(`      [${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
 

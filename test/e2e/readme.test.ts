@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { cluster, ROOT } from './harness.js';
+import { needsLocalControlPlane, ROOT } from './harness.js';
 
 function sh(command: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 300_000): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
@@ -38,8 +38,7 @@ describe('the README', function () {
   const commands = readmeCommands(readFileSync(join(ROOT, 'README.md'), 'utf8'));
 
   before(function () {
-    // These start clusters of their own; against E2E_KUBECONFIG there is nothing to check them with.
-    if (!cluster().owned) this.skip();
+    needsLocalControlPlane(this, 'make demo and make test start local clusters of their own');
   });
 
   it('shows the two commands of the quick start: make demo and make test', function () {

@@ -8,7 +8,7 @@ import { projectEvent, projectTlsSecret } from '../../src/kube/projections.js';
 import { eventCache, tlsSecretCache } from '../../src/runtime/caches.js';
 import { Reflector, type ReflectorOptions } from '../../src/runtime/reflector.js';
 import type { ChangeType, ReadStore } from '../../src/runtime/store.js';
-import { cluster, RUN_LABEL, type TestCluster } from './harness.js';
+import { cluster, needsLocalControlPlane, RUN_LABEL, type TestCluster } from './harness.js';
 
 /** The real client, with a switch that cuts the network (open responses too) and a request count. */
 class FaultyTransport implements KubeTransport {
@@ -213,7 +213,7 @@ describe('watch caches on the real API server', function () {
   });
 
   it('equals a fresh list again after the API server restarts, with changes made right after', async function () {
-    if (!c.owned) this.skip();
+    needsLocalControlPlane(this, 'restarts the API server');
     const h = track(startReflector(c, { path: '/api/v1/pods', namespace: ns, project: projectPodView }));
     await h.reflector.store.waitUntilSynced();
     await c.restartApiServer();
@@ -226,7 +226,7 @@ describe('watch caches on the real API server', function () {
   });
 
   it('relists after a forced 410 (etcd compacted, API server restarted) and delivers the difference', async function () {
-    if (!c.owned) this.skip();
+    needsLocalControlPlane(this, 'compacts etcd and restarts the API server');
     const h = track(startReflector(c, { path: '/api/v1/pods', namespace: ns, project: projectPodView }));
     await h.reflector.store.waitUntilSynced();
     // Cut this reflector off, change things it cannot see, and compact them out of history.
@@ -253,7 +253,7 @@ describe('watch caches on the real API server', function () {
   });
 
   it('keeps its request rate bounded while the API server is down, and resyncs when it is back', async function () {
-    if (!c.owned) this.skip();
+    needsLocalControlPlane(this, 'stops and starts the API server');
     // Draws of 0 make the backoff its slowest-growing sequence: 0.8, 1.6, 3.2, 6.4, 12.8 s ...
     const opts = { random: () => 0 };
     const pods = track(startReflector(c, { ...opts, path: '/api/v1/pods', namespace: ns, project: projectPodView }));

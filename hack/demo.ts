@@ -11,6 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { renderEventsTable } from '../src/cli/events.js';
 import { KubeClient } from '../src/kube/client.js';
 import type { DcpEvent } from '../src/api/event.js';
+import { showAuditExport, writeDemoAuditPolicy } from './demo-audit.js';
 import { fleetNode, seedFleet } from './fleet.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -94,7 +95,8 @@ async function main(): Promise<number> {
     mkdirSync(join(DEMO, 'export'), { recursive: true });
     await run(CLUSTER_SH, ['down', CLUSTER]).catch(() => undefined);
     step(`starting a local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok) on 127.0.0.1`);
-    await run(CLUSTER_SH, ['up', CLUSTER, KUBECONFIG]);
+    // The API server writes an audit log with the policy the audit-export extension uses (shown at the end).
+    await run(CLUSTER_SH, ['up', CLUSTER, KUBECONFIG, '--kube-audit-policy', writeDemoAuditPolicy(join(DEMO, 'audit-policy.yaml'))]);
     step('installing the DataCollectionPolicy CRD and the sample policy (short intervals, a file sink)');
     await kubectl('apply', '-f', join(ROOT, 'crds'));
     await kubectl('wait', '--for=condition=Established', 'crd/datacollectionpolicies.datacollection.arc.io');
@@ -160,6 +162,18 @@ async function main(): Promise<number> {
     const previewOut = await dcp('preview', '--kubeconfig', KUBECONFIG, '--output', 'table').catch((err: unknown) => `  (dcp preview: ${String(err)})\n`);
     process.stdout.write(previewOut.split('\n').slice(0, 60).join('\n') + '\n');
     console.log(dim(`\noverview reached in ${elapsed()}`));
+
+    await showAuditExport({
+      root: ROOT,
+      demoDir: DEMO,
+      kubeconfig: KUBECONFIG,
+      auditLog: join(process.env.KWOK_WORKDIR ?? join(ROOT, '.dev/kwok'), 'clusters', CLUSTER, 'logs', 'audit.log'),
+      dcp: DCP,
+      kubectl,
+      step,
+      heading,
+      dim,
+    });
 
     if (values.once) return 0;
     heading('following changes (a Node joins every 20 s); Ctrl-C stops everything');

@@ -55,6 +55,10 @@ test-e2e: build cluster ## E2E tests only (own cluster, or E2E_KUBECONFIG); K8S_
 test-matrix: build ## The whole e2e suite on every pinned Kubernetes minor (builds what is missing): a line per minor
 	bash hack/test-matrix.sh
 
+.PHONY: faults
+faults: build cluster ## Fault campaign: each scenario FAULT_ROUNDS times (20) under churn, invariants per round, one line of counts (FAULT_SEED= repeats one)
+	bash hack/faults.sh
+
 .PHONY: bench
 bench: build cluster ## Scale and throughput benchmarks on a local cluster
 	bash hack/bench.sh

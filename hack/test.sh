@@ -26,7 +26,8 @@ if [ "$mode" = all ] || [ "$mode" = unit ]; then
 fi
 if [ "$mode" = all ] || [ "$mode" = e2e ]; then
   echo "==> e2e tests on a local cluster"
-  mocha e2e --require dist/test/e2e/hooks.js --timeout 120000 --slow 10000 'dist/test/e2e/**/*.test.js' || true
+  # The fault scenarios run here as a 2-round smoke (FAULT_ROUNDS); `make faults` runs them long.
+  mocha e2e --require dist/test/e2e/hooks.js --timeout 120000 --slow 10000 'dist/test/e2e/**/*.test.js' 'dist/test/faults/**/*.test.js' || true
   [ -f "$results/e2e.json" ] || record e2e 0 1
 fi
 node hack/summary.mjs "$results"

@@ -1,0 +1,275 @@
+// The fault campaign's shared parts: rounds and seed, a seeded random source, continuous churn, the operator's vital signs, and one line of counts per scenario.
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { selfSignedCertificate } from '../../src/audit/x509.js';
+import type { KubeTransport } from '../../src/kube/client.js';
+import { ROOT } from '../e2e/harness.js';
+
+/** Rounds per scenario: 2 in `make test` (the smoke), more from `make faults` (FAULT_ROUNDS). */
+export const ROUNDS = Math.max(1, Number(process.env.FAULT_ROUNDS ?? 2));
+/** The seed of every random choice (moments, downtimes, churn); printed in each line so a run can be repeated. */
+export const SEED = Number(process.env.FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
+/** Longest downtime of a fault, in seconds: short in the smoke, up to 30 s in `make faults`. */
+export const MAX_DOWN_S = Math.max(1, Number(process.env.FAULT_MAX_DOWN_S ?? 3));
+
+/** mulberry32: small, fast and good enough to choose moments; one per scenario so scenarios do not disturb each other. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An integer in [min, max]. */
+export const between = (random: () => number, min: number, max: number): number => min + Math.floor(random() * (max - min + 1));
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface ChurnCounts {
+  podsCreated: number;
+  podsUpdated: number;
+  podsDeleted: number;
+  nodesCreated: number;
+  nodesDeleted: number;
+  warningEvents: number;
+  secretsRenewed: number;
+  /** Operations the API server refused or could not take (it was down): retried by the next step. */
+  failed: number;
+}
+
+export interface ChurnOptions {
+  readonly transport: KubeTransport;
+  readonly random: () => number;
+  /** Namespace of the churned Pods and Warning Events about them. */
+  readonly namespace: string;
+  /** Where TLS Secrets are renewed: a certificate namespace of the policy. */
+  readonly secretNamespace: string;
+  /** Prefix of churned Node names (unique per run). */
+  readonly prefix: string;
+  /** Label every object carries, for cleanup. */
+  readonly label: Readonly<Record<string, string>>;
+  /** Pause between steps. @default 150 */
+  readonly stepMs?: number;
+}
+
+/**
+ * Continuous churn as a cluster makes it: Pods created, relabelled and deleted, kwok Nodes coming
+ * and going, Warning Events about Nodes (host errors), and a TLS Secret renewed. Runs until
+ * stopped; `pause()` lets an invariant check compare against a cluster that holds still.
+ */
+export class Churn {
+  readonly counts: ChurnCounts = { podsCreated: 0, podsUpdated: 0, podsDeleted: 0, nodesCreated: 0, nodesDeleted: 0, warningEvents: 0, secretsRenewed: 0, failed: 0 };
+  private readonly pods: string[] = [];
+  private readonly nodes: string[] = [];
+  private seq = 0;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private paused: Promise<void> | undefined;
+  private resumePaused: (() => void) | undefined;
+
+  constructor(private readonly options: ChurnOptions) {}
+
+  /** Nodes that exist now (for Pods to land on). */
+  get nodeNames(): readonly string[] {
+    return this.nodes;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.running ??= this.loop();
+  }
+
+  /** Resolves once the step in flight is done; no step runs until resume(). */
+  async pause(): Promise<void> {
+    this.paused ??= new Promise<void>((resolve) => (this.resumePaused = resolve));
+    await this.inFlight;
+  }
+
+  resume(): void {
+    this.resumePaused?.();
+    this.paused = undefined;
+    this.resumePaused = undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.resume();
+    await this.running;
+    this.running = undefined;
+  }
+
+  get total(): number {
+    const c = this.counts;
+    return c.podsCreated + c.podsUpdated + c.podsDeleted + c.nodesCreated + c.nodesDeleted + c.warningEvents + c.secretsRenewed;
+  }
+
+  private inFlight: Promise<void> = Promise.resolve();
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.paused !== undefined) await this.paused;
+      if (this.stopped) break;
+      this.inFlight = this.step().catch(() => void this.counts.failed++);
+      await this.inFlight;
+      await sleep(this.options.stepMs ?? 150);
+    }
+  }
+
+  private async step(): Promise<void> {
+    const { random } = this.options;
+    const r = random();
+    if (this.nodes.length < 2 || (r < 0.06 && this.nodes.length < 8)) return this.createNode();
+    if (r < 0.1 && this.nodes.length > 2) return this.deleteNode();
+    if (r < 0.45 && this.pods.length < 60) return this.createPod();
+    if (r < 0.6 && this.pods.length > 0) return this.updatePod();
+    if (r < 0.8 && this.pods.length > 0) return this.deletePod();
+    if (r < 0.95) return this.warningEvent();
+    return this.renewSecret();
+  }
+
+  private pick<T>(items: readonly T[]): T | undefined {
+    return items[Math.floor(this.options.random() * items.length)];
+  }
+
+  private async createNode(): Promise<void> {
+    const name = `${this.options.prefix}-n${this.seq++}`;
+    await this.options.transport.json({
+      method: 'POST',
+      path: '/api/v1/nodes',
+      body: {
+        metadata: { name, labels: { ...this.options.label, type: 'kwok', 'node.kubernetes.io/instance-type': 'Standard_D4s_v5' }, annotations: { 'kwok.x-k8s.io/node': 'fake' } },
+        status: { capacity: { cpu: '4', memory: '16Gi', pods: '110' }, allocatable: { cpu: '4', memory: '16Gi', pods: '110' }, nodeInfo: { operatingSystem: 'linux', architecture: 'amd64', osImage: 'Ubuntu 24.04.2 LTS', kernelVersion: '6.8.0-1021-azure', kubeletVersion: 'v1.34.4', containerRuntimeVersion: 'containerd://1.7.27', systemUUID: '', machineID: '', bootID: '', kubeProxyVersion: '' } },
+      },
+    });
+    this.nodes.push(name);
+    this.counts.nodesCreated++;
+  }
+
+  private async deleteNode(): Promise<void> {
+    const name = this.nodes.shift();
+    if (name === undefined) return;
+    await this.options.transport.json({ method: 'DELETE', path: `/api/v1/nodes/${name}` });
+    this.counts.nodesDeleted++;
+  }
+
+  private async createPod(): Promise<void> {
+    const node = this.pick(this.nodes);
+    const name = `churn-${this.seq++}`;
+    await this.options.transport.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${this.options.namespace}/pods`,
+      body: {
+        metadata: { name, labels: { ...this.options.label, round: '0' } },
+        spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.example/app:1' }], tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }] },
+      },
+    });
+    this.pods.push(name);
+    this.counts.podsCreated++;
+  }
+
+  private async updatePod(): Promise<void> {
+    const name = this.pick(this.pods);
+    if (name === undefined) return;
+    await this.options.transport.json({
+      method: 'PATCH',
+      path: `/api/v1/namespaces/${this.options.namespace}/pods/${name}`,
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { labels: { round: String(this.seq++) } } },
+    });
+    this.counts.podsUpdated++;
+  }
+
+  private async deletePod(): Promise<void> {
+    const i = Math.floor(this.options.random() * this.pods.length);
+    const [name] = this.pods.splice(i, 1);
+    if (name === undefined) return;
+    await this.options.transport.json({ method: 'DELETE', path: `/api/v1/namespaces/${this.options.namespace}/pods/${name}`, query: { gracePeriodSeconds: 0 } });
+    this.counts.podsDeleted++;
+  }
+
+  private async warningEvent(): Promise<void> {
+    const node = this.pick(this.nodes);
+    if (node === undefined) return;
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await this.options.transport.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/default/events`,
+      body: {
+        metadata: { name: `${node}.${this.seq++}`, labels: this.options.label },
+        involvedObject: { apiVersion: 'v1', kind: 'Node', name: node },
+        type: 'Warning',
+        reason: this.pick(['KernelOops', 'TaskHung', 'FrequentKubeletRestart', 'OOMKilling']) ?? 'KernelOops',
+        message: 'kernel: BUG: unable to handle page fault',
+        source: { component: 'kernel-monitor' },
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      },
+    });
+    this.counts.warningEvents++;
+  }
+
+  private async renewSecret(): Promise<void> {
+    const now = Date.now();
+    const { certPem, keyPem } = selfSignedCertificate({ commonName: 'churn.example', notBefore: new Date(now - 60_000), notAfter: new Date(now + 90 * 86_400_000) });
+    const name = `${this.options.prefix}-tls`;
+    const body = { metadata: { name, labels: this.options.label }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': certPem, 'tls.key': keyPem } };
+    const path = `/api/v1/namespaces/${this.options.secretNamespace}/secrets`;
+    try {
+      await this.options.transport.json({ method: 'PUT', path: `${path}/${name}`, body });
+    } catch {
+      await this.options.transport.json({ method: 'POST', path, body });
+    }
+    this.counts.secretsRenewed++;
+  }
+}
+
+/** Open sockets and resident memory of a process, from /proc (Linux). */
+export function vitals(pid: number): { sockets: number; rssMb: number } {
+  let sockets = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) sockets++;
+    } catch {
+      // closed between readdir and readlink
+    }
+  }
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return { sockets, rssMb: Math.round(Number(rss ?? 0) / 1024) };
+}
+
+export interface ScenarioCounts {
+  readonly scenario: string;
+  readonly rounds: number;
+  readonly faults: number;
+  readonly churn: number;
+  readonly churnFailed: number;
+  /** Events acknowledged into the store. */
+  readonly events: number;
+  /** Distinct ids the receiver accepted. */
+  readonly delivered: number;
+  /** Stored ids the receiver never accepted. */
+  readonly lost: number;
+  /** Accepted deliveries beyond the first of each id (at-least-once: allowed, counted). */
+  readonly duplicated: number;
+  readonly maxRecoveryMs: number;
+  readonly maxRssMb: number;
+  readonly maxSockets: number;
+}
+
+/** Prints the scenario's one line and appends it to .dev/faults/results.jsonl (docs/reliability.md takes its tables from there). */
+export function report(counts: ScenarioCounts): string {
+  const line = `faults ${counts.scenario}: seed=${SEED} ${Object.entries(counts)
+    .filter(([k]) => k !== 'scenario')
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ')}`;
+  console.log(`      ${line}`);
+  const dir = join(ROOT, '.dev/faults');
+  mkdirSync(dir, { recursive: true });
+  appendFileSync(join(dir, 'results.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), seed: SEED, maxDownS: MAX_DOWN_S, ...counts })}\n`);
+  return line;
+}

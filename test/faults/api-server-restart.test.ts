@@ -1,7 +1,7 @@
 // Fault scenario: the control plane stopped and started at random moments under churn; after every round the caches equal a fresh list, sockets stay bounded, nothing stored is lost on the way to the sink.
 import { expect } from 'chai';
 import { KubeClient } from '../../src/kube/client.js';
-import { cluster, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
+import { cluster, needsLocalControlPlane, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { applyOk, policyYaml, readyAtGeneration, Receiver, REGION, storeIds } from '../e2e/pipeline-helpers.js';
 import { between, Churn, MAX_DOWN_S, report, ROUNDS, SEED, seeded, sleep, vitals } from './campaign.js';
@@ -41,7 +41,7 @@ describe('faults: the control plane stopped and started at random moments', func
 
   before(async function () {
     c = cluster();
-    if (!c.owned) this.skip();
+    needsLocalControlPlane(this, 'it stops and starts the control plane');
     killAllOperators();
     await c.resetPolicy();
     ns = `faults-${c.runId}`;

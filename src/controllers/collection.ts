@@ -32,6 +32,7 @@ import type { SkippedObjects } from '../runtime/skipped-objects.js';
 import type { ReadStore } from '../runtime/store.js';
 import { CursorStore, Dispatcher, createSink, type DispatchTarget } from '../sinks/index.js';
 import { EventStore } from '../store/event-store.js';
+import { WriteHealth, type WriteFailure } from '../store/write-health.js';
 import type { Observed } from './policy-status.js';
 import { categoryEnabled } from '../api/categories.js';
 
@@ -90,6 +91,7 @@ export class Collection {
   private constructor(
     private readonly options: CollectionOptions,
     private readonly store: EventStore,
+    private readonly health: WriteHealth,
   ) {
     this.clock = options.clock ?? wallClock;
     this.ingest = new Ingest({
@@ -99,7 +101,7 @@ export class Collection {
     });
     this.dispatcher = new Dispatcher({
       store,
-      cursors: new CursorStore(options.dataDir),
+      cursors: new CursorStore(options.dataDir, health),
       policy: () => ({ region: this.spec?.region ?? 'eastus', export: { forwardAggregatesToCentral: this.spec?.export.forwardAggregatesToCentral ?? false } }),
       log: options.log,
       registry: options.registry,
@@ -108,10 +110,12 @@ export class Collection {
 
   static async open(options: CollectionOptions): Promise<Collection> {
     const clock = options.clock ?? wallClock;
-    const store = await EventStore.open({ dataDir: options.dataDir, now: () => clock.now(), log: options.log, registry: options.registry });
+    // A write failure or recovery changes StoreWritable: the reconciler should run at once.
+    const health = new WriteHealth(options.registry, () => options.onChange());
+    const store = await EventStore.open({ dataDir: options.dataDir, now: () => clock.now(), log: options.log, registry: options.registry, health });
     const report = store.openReport;
     if (report.tornRecords > 0) options.log.warn('store opened after an interrupted write', { ...report });
-    return new Collection(options, store);
+    return new Collection(options, store, health);
   }
 
   /** Starts the dispatcher and the retention loop; they run until `signal` aborts or close() is called. */
@@ -267,6 +271,11 @@ export class Collection {
     return this.running?.inventory.counter.snapshot();
   }
 
+  /** Why the data directory does not take writes now, or undefined while it does. */
+  writeFailure(): WriteFailure | undefined {
+    return this.health.failure;
+  }
+
   /** What the status shows about this term. */
   observe(): Partial<Observed> {
     const spec = this.spec;
@@ -290,6 +299,7 @@ export class Collection {
         ...(this.retentionApplied !== undefined ? { rawDaysApplied: this.retentionApplied } : {}),
         ...(this.retentionError ? { error: this.retentionError } : {}),
       },
+      ...(this.writeFailure() ? { storeWrite: this.writeFailure() } : {}),
     };
   }
 

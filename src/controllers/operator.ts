@@ -80,6 +80,10 @@ export class Operator {
   private leading = false;
   private readonly skipped: SkippedObjects;
   private allSynced: Promise<unknown> | undefined;
+  /** The leader's collection while it leads; its store's write state feeds /readyz. */
+  private collection: Collection | undefined;
+  /** Why the leader's store did not open, while it retries. */
+  private storeOpenError: string | undefined;
   private readonly storeOpenFailures: Counter<'reason'>;
 
   constructor(private readonly options: OperatorOptions) {
@@ -150,6 +154,12 @@ export class Operator {
     for (const [name, r] of Object.entries(this.caches)) {
       readyz[`cache-${name}`] = () => (r.store.hasSynced ? undefined : `${name} not synced (${r.health().lastError ?? r.phase})`);
     }
+    // Only the leader writes; a standby's store check passes (it has nothing to write).
+    readyz['store'] = () => {
+      if (this.storeOpenError !== undefined) return this.storeOpenError;
+      const failure = this.collection?.writeFailure();
+      return failure ? `writes fail (${failure.reason}): ${failure.message}` : undefined;
+    };
     return { healthz: { ping: () => undefined }, readyz };
   }
 
@@ -217,6 +227,7 @@ export class Operator {
         const reason = storeFailureReason(err);
         const message = `the event store at ${this.options.dataDir} cannot be opened: ${err instanceof Error ? err.message : String(err)}`;
         this.storeOpenFailures.inc({ reason });
+        this.storeOpenError = message;
         const retryInMs = backoff.next(Date.now());
         log.error('store cannot be opened; retrying', { dataDir: this.options.dataDir, reason, error: err instanceof Error ? err.message : String(err), retryInMs });
         await this.reportStoreUnavailable(reason, message);
@@ -260,7 +271,9 @@ export class Operator {
     let collection: Collection | undefined;
     try {
       collection = await this.openCollection(signal, enqueue);
+      this.storeOpenError = undefined;
       if (!collection) return; // stopped while retrying
+      this.collection = collection;
       collection.start(signal);
       const auditExport = new AuditExport({
         transport: this.transport,
@@ -304,6 +317,8 @@ export class Operator {
       if (!signal.aborted) log.error('leader term failed', { error: String(err) });
       throw err;
     } finally {
+      this.collection = undefined;
+      this.storeOpenError = undefined;
       await collection?.close();
       this.leading = false;
       log.info('stopped leading: collection closed');

@@ -14,6 +14,8 @@ export interface Observed {
   inventory?: { nodes: number; pods: number; vCores: number };
   categories?: PolicyStatus['categories'];
   store?: { events: number; bytes: number; oldestEventTime?: string; rawDaysApplied?: number; error?: string };
+  /** Appends or cursor writes are failing now (a full, read-only or forbidden data directory). */
+  storeWrite?: { reason: string; message: string; since: number };
   /** The leader could not open the event store (it retries): the errno-like reason and a message. */
   storeUnavailable?: { reason: string; message: string };
   /** What the audit-export controller found (see audit-export-state.ts). */
@@ -66,6 +68,28 @@ function auditCondition(spec: PolicySpec, observed: Observed): DesiredCondition 
   return { type: 'AuditExportReady', status: 'Unknown', reason, message };
 }
 
+/** A CamelCase condition reason for an errno-like store failure reason. */
+const WRITE_REASONS: Readonly<Record<string, string>> = {
+  ENOSPC: 'NoSpace',
+  EDQUOT: 'QuotaExceeded',
+  EROFS: 'ReadOnlyFilesystem',
+  EACCES: 'PermissionDenied',
+  EPERM: 'PermissionDenied',
+  Locked: 'InUse',
+};
+
+function storeWritableCondition(observed: Observed): DesiredCondition {
+  const unavailable = observed.storeUnavailable;
+  if (unavailable) return { type: 'StoreWritable', status: 'False', reason: WRITE_REASONS[unavailable.reason] ?? 'OpenFailed', message: unavailable.message };
+  const failing = observed.storeWrite;
+  if (failing) {
+    const since = new Date(failing.since).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return { type: 'StoreWritable', status: 'False', reason: WRITE_REASONS[failing.reason] ?? 'WriteFailed', message: `writes to the data directory fail since ${since}: ${failing.message}` };
+  }
+  if (!observed.store) return { type: 'StoreWritable', status: 'Unknown', reason: 'StoreNotOpen', message: 'the event store is not open yet' };
+  return { type: 'StoreWritable', status: 'True', reason: 'Writable', message: 'appends and cursor writes succeed' };
+}
+
 function readyCondition(others: DesiredCondition[], observed: Observed): DesiredCondition {
   if (!observed.leading) return { type: 'Ready', status: 'Unknown', reason: 'NotLeading', message: 'waiting for the leader' };
   if (observed.unsyncedCaches.length > 0) {
@@ -92,7 +116,7 @@ export function planStatus(policy: DataCollectionPolicy, observed: Observed, now
   } else {
     const spec = policy.spec;
     const accepted: DesiredCondition = { type: 'Accepted', status: 'True', reason: 'Valid', message: 'the spec is valid' };
-    const others = [accepted, regionCondition(spec, observed), retentionCondition(spec, observed), auditCondition(spec, observed)];
+    const others = [accepted, regionCondition(spec, observed), retentionCondition(spec, observed), auditCondition(spec, observed), storeWritableCondition(observed)];
     desired = [others[0] as DesiredCondition, readyCondition(others, observed), ...others.slice(1)];
   }
   const status: PolicyStatus = {

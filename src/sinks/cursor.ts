@@ -3,6 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StorePosition, Stream } from '../store/event-store.js';
 import { writeFileAtomic } from '../store/segment.js';
+import type { WriteHealth } from '../store/write-health.js';
 
 /** How far a sink has got in each stream; a missing stream means "from the oldest record kept". */
 export type SinkCursor = { [S in Stream]?: StorePosition };
@@ -18,7 +19,10 @@ function isPosition(v: unknown): v is StorePosition {
 export class CursorStore {
   private readonly dir: string;
 
-  constructor(dataDir: string) {
+  constructor(
+    dataDir: string,
+    private readonly health?: WriteHealth,
+  ) {
     this.dir = join(dataDir, 'cursors');
   }
 
@@ -45,7 +49,13 @@ export class CursorStore {
 
   /** Durable before it resolves: a cursor must never claim more than was delivered. */
   async save(sink: string, cursor: SinkCursor): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(this.file(sink), `${JSON.stringify(cursor)}\n`);
+    try {
+      await mkdir(this.dir, { recursive: true });
+      await writeFileAtomic(this.file(sink), `${JSON.stringify(cursor)}\n`);
+    } catch (err) {
+      this.health?.failed('cursor', err);
+      throw err;
+    }
+    this.health?.succeeded('cursor');
   }
 }

@@ -9,6 +9,7 @@ import { counter, type Registry } from '../observability/metrics.js';
 import { DayAggregator } from './aggregate.js';
 import { DAY_MS, dayOf, dayStart, listDays, nextDay, partitionFile } from './days.js';
 import { acquireLock } from './lock.js';
+import type { WriteHealth } from './write-health.js';
 import { encodeRecord } from './record.js';
 import { checkSegment, fsyncDir, readRecords, removeIfExists, truncateFile, writeFileAtomic } from './segment.js';
 
@@ -44,6 +45,8 @@ export interface EventStoreOptions {
   readonly readOnly?: boolean;
   readonly log?: Log;
   readonly registry?: Registry;
+  /** Told of every append that fails or succeeds (StoreWritable, /readyz). */
+  readonly health?: WriteHealth;
 }
 
 /** What open() found. Torn records are the tail of an interrupted write; they were never acknowledged. */
@@ -148,6 +151,7 @@ export class EventStore {
   private readonly now: () => number;
   private readonly log: Log;
   private readonly readOnly: boolean;
+  private readonly health: WriteHealth | undefined;
   private retention: Retention;
   private readonly partitions: Record<Stream, Map<string, Partition>> = { raw: new Map(), aggregates: new Map() };
   /** id → raw partition holding it ('' while its batch is in flight). */
@@ -172,6 +176,7 @@ export class EventStore {
     this.now = options.now ?? Date.now;
     this.log = options.log ?? silentLog;
     this.readOnly = options.readOnly ?? false;
+    this.health = options.health;
     this.retention = options.retention ?? DEFAULT_RETENTION;
     this.appended = counter(options.registry, 'dcp_store_events_appended_total', 'Events durably appended to the store.', ['category']);
     this.duplicates = counter(options.registry, 'dcp_store_duplicates_total', 'Events not stored because their id was already stored.', []);
@@ -341,9 +346,11 @@ export class EventStore {
       await truncateFile(join(this.rawDir, partitionFile(day)), p.size).catch(() => undefined);
       for (const b of batch) for (const e of b.events) this.ids.delete(e.id);
       this.log.error('store: write failed', { partition: day, error: String(err) });
+      this.health?.failed('append', err);
       for (const b of batch) b.done(err);
       return;
     }
+    this.health?.succeeded('append');
     p.size += buf.length;
     for (const b of batch) {
       for (const e of b.events) {

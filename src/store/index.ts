@@ -17,4 +17,5 @@ export {
 } from './event-store.js';
 export { StoreLockedError } from './lock.js';
 export { storeFailureReason, type StoreFailureReason } from './errors.js';
+export { WriteHealth, type StoreWriter, type WriteFailure } from './write-health.js';
 export { aggregateDay, DayAggregator } from './aggregate.js';

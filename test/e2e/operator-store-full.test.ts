@@ -1,0 +1,109 @@
+// A full data directory (a real size-limited tmpfs): StoreWritable False, /readyz failing `store`, a failure count; all recovers when space returns.
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, rmdirSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { cluster, type TestCluster } from './harness.js';
+import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+
+const POLICY = `apiVersion: datacollection.arc.io/v1alpha1
+kind: DataCollectionPolicy
+metadata:
+  name: default
+spec:
+  subscriptionId: 3f2c1a9e-0000-4000-8000-000000000001
+  region: eastus
+  categories:
+    controlPlane: { intervalSeconds: 10 }
+`;
+
+async function conditions(c: TestCluster): Promise<Condition[]> {
+  const r = await c.kubectl(['get', 'dcp', 'default', '-o', 'json']);
+  if (r.code !== 0) return [];
+  return (JSON.parse(r.stdout) as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
+}
+
+/** Fills the file system holding `path` until a write fails with ENOSPC. */
+function fill(path: string): void {
+  const fd = openSync(path, 'w');
+  const block = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (;;) writeSync(fd, block);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('dcp run on a full data directory', function () {
+  this.timeout(240_000);
+  let c: TestCluster;
+  let mount: string;
+  let mounted = false;
+  let op: OperatorProcess | undefined;
+
+  before(async function () {
+    mount = mkdtempSync(join(tmpdir(), 'dcp-e2e-full-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mount], { stdio: 'pipe' });
+      mounted = true;
+    } catch (err) {
+      // NOTE: mounting needs CAP_SYS_ADMIN; on a machine without it there is no honest full disk to test with.
+      console.log(`      cannot mount a tmpfs here (${String(err).split('\n')[0]}): skipped`);
+      this.skip();
+    }
+    c = cluster();
+    await c.resetPolicy();
+    expect((await c.apply(POLICY)).code).to.equal(0);
+  });
+
+  after(async function () {
+    // The operator must be gone (its files closed) before the tmpfs can be unmounted.
+    await op?.stop('SIGKILL');
+    killAllOperators();
+    if (mounted) execFileSync('umount', [mount]);
+    rmdirSync(mount);
+    await c?.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
+  });
+
+  it('says so in StoreWritable, /readyz and dcp_store_write_failures_total, and recovers by itself when space returns', async function () {
+    const operator = new OperatorProcess(c.kubeconfigPath, [], mount);
+    op = operator;
+    await operator.started();
+    const storeWritable = async (): Promise<Condition | undefined> => (await conditions(c)).find((x) => x.type === 'StoreWritable');
+    await waitFor(async () => (await storeWritable())?.status === 'True', 60_000, 'StoreWritable True', 500);
+    expect(await operator.ready()).to.equal(true);
+
+    const filler = join(mount, 'filler');
+    fill(filler);
+    let seen: Condition | undefined;
+    // The inventory collector appends every 10 s; once the partition's last tmpfs page is used up, an append hits ENOSPC.
+    await waitFor(async () => (seen = await storeWritable())?.status === 'False', 90_000, 'StoreWritable False', 500);
+    expect(seen?.reason).to.equal('NoSpace');
+    expect(seen?.message).to.match(/^writes to the data directory fail since \S+Z: ENOSPC: no space left on device/);
+    expect((await conditions(c)).find((x) => x.type === 'Ready')).to.include({ status: 'False', reason: 'ConditionsFailing' });
+    const readyz = await operator.get('health', '/readyz?verbose');
+    expect(readyz.status).to.equal(503);
+    expect(readyz.text).to.match(/\[-\]store failed: writes fail \(ENOSPC\): ENOSPC: no space left on device/);
+    expect(await operator.metric('dcp_store_write_failures_total', 'reason="ENOSPC"')).to.be.at.least(1);
+    expect(operator.exitCode, 'a full disk does not stop the operator').to.equal(undefined);
+
+    rmSync(filler);
+    await waitFor(async () => (seen = await storeWritable())?.status === 'True', 60_000, 'StoreWritable True again', 500);
+    await waitFor(() => operator.ready(), 30_000, '/readyz 200 again');
+    expect((await conditions(c)).find((x) => x.type === 'Ready')?.status).to.equal('True');
+    expect(operator.hasLog('store: write failed')).to.equal(true);
+    const { code } = await operator.stop();
+    expect(code).to.equal(0);
+    expect(operator.logs.filter((l) => l.level === 'raw')).to.deep.equal([]);
+  });
+});

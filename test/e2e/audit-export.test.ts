@@ -16,7 +16,7 @@ import { Exporter } from '../../src/audit/exporter.js';
 import { auditMetrics } from '../../src/audit/metrics.js';
 import { silentLog } from '../../src/observability/log.js';
 import { AuditedControlPlane, Azurite, ExporterProcess, fileDestinationEvents } from './audit-helpers.js';
-import { cluster, ROOT, type TestCluster } from './harness.js';
+import { cluster, KUBECTL, needsLocalControlPlane, ROOT, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
 import { policyYaml } from './pipeline-helpers.js';
 
@@ -53,6 +53,7 @@ function idsOf(events: AuditEvent[]): string[] {
 describe('audit export extension (end to end)', function () {
   this.timeout(180_000);
   let c: TestCluster;
+  let local = false;
   let operator: OperatorProcess;
   const azurite = new Azurite();
   const audited = new AuditedControlPlane();
@@ -64,6 +65,9 @@ describe('audit export extension (end to end)', function () {
   const issued: Record<string, string> = {};
 
   before(async function () {
+    // The tests build on one another from an audited control plane of their own (kwokctl, audit webhook flags).
+    needsLocalControlPlane(this, 'starts an audited control plane of its own; kwok runs the exporter Pod');
+    local = true;
     c = cluster();
     await c.resetPolicy();
     await c.kubectlOk(['apply', '-f', join(ROOT, 'deploy/base/audit-exporter-rbac.yaml')]);
@@ -86,6 +90,7 @@ describe('audit export extension (end to end)', function () {
   });
 
   after(async function () {
+    if (!local) return; // skipped before anything started (E2E_KUBECONFIG)
     for (const e of exporters) await e.stop('SIGKILL');
     await audited.stop();
     await azurite.cleanup();
@@ -176,7 +181,7 @@ describe('audit export extension (end to end)', function () {
 
     // As a test user (a ServiceAccount token: RBAC applies): create, update, get, list, delete.
     const admin = ['--kubeconfig', audited.kubeconfig];
-    const kubectl = join(ROOT, 'bin/kubectl');
+    const kubectl = KUBECTL;
     const { execFileSync } = await import('node:child_process');
     const k = (...args: string[]): string => execFileSync(kubectl, [...admin, ...args], { encoding: 'utf8' });
     k('create', 'namespace', 'audit-e2e');

@@ -1,7 +1,20 @@
-// Proof the local cluster is whole: scheduler, controller-manager and kwok roll a Deployment out to Running Pods.
+// Proof the local cluster is whole: the pinned release, scheduler, controller-manager and kwok roll a Deployment out
+// to Running Pods; clusters started at the same moment do not collide.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'chai';
-import { stringify } from 'yaml';
-import { cluster, needsLocalControlPlane, pinnedKubernetesVersion, RUN_LABEL } from './harness.js';
+import { parse, stringify } from 'yaml';
+import { cluster, clusterDir, clusterSh, KUBECTL, needsLocalControlPlane, pinnedKubernetesVersion, ROOT, RUN_LABEL } from './harness.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe('the local cluster', function () {
   const ns = 'rollout';
@@ -48,6 +61,29 @@ describe('the local cluster', function () {
     expect(phases.split(' ')).to.deep.equal(['Running', 'Running', 'Running']);
     const nodes = await c.kubectlOk(['-n', ns, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[*].spec.nodeName}']);
     for (const node of nodes.split(' ')) expect(node).to.match(new RegExp(`^rollout-${c.runId}-[ab]$`));
+  });
+
+  it('starts two clusters created at the same moment on different ports, and stop returns once the components have exited', async function () {
+    needsLocalControlPlane(this, 'starts clusters of its own');
+    const names = ['a', 'b'].map((x) => `dcp-e2e-pair-${cluster().runId}-${x}`);
+    const kubeconfigs = names.map((n) => join(ROOT, '.dev/e2e', `${n}.kubeconfig`));
+    try {
+      const ups = await Promise.all(names.map((n, i) => clusterSh(['up', n, kubeconfigs[i]!])));
+      for (const up of ups) expect(up.code, up.stderr).to.equal(0);
+      const servers = kubeconfigs.map((k) => (parse(readFileSync(k, 'utf8')) as { clusters: { cluster: { server: string } }[] }).clusters[0]!.cluster.server);
+      expect(new Set(servers).size, servers.join(' ')).to.equal(2);
+      for (const k of kubeconfigs) execFileSync(KUBECTL, ['--kubeconfig', k, 'get', '--raw', '/readyz']);
+
+      const pidsDir = join(clusterDir(names[0]!), 'pids');
+      const pids = readdirSync(pidsDir).map((f) => Number(readFileSync(join(pidsDir, f), 'utf8')));
+      expect(pids.length).to.be.greaterThan(3);
+      const stop = await clusterSh(['stop', names[0]!]);
+      expect(stop.code, stop.stderr).to.equal(0);
+      expect(pids.filter(alive), 'components still running after stop').to.deep.equal([]);
+    } finally {
+      for (const n of names) await clusterSh(['down', n]);
+      for (const k of kubeconfigs) rmSync(k, { force: true });
+    }
   });
 
   after(async function () {

@@ -44,6 +44,16 @@ function run(file: string, args: string[], input?: string, env?: NodeJS.ProcessE
   });
 }
 
+/** hack/cluster/cluster.sh with these arguments (up, down, stop, start, kwokctl); never throws. */
+export function clusterSh(args: string[], timeoutMs?: number): Promise<ExecResult> {
+  return run(CLUSTER_SH, args, undefined, undefined, timeoutMs);
+}
+
+/** Where cluster.sh keeps a cluster's state (pids/, logs/, kubeconfig). */
+export function clusterDir(name: string): string {
+  return join(process.env.KWOK_WORKDIR ?? join(ROOT, '.dev/kwok'), 'clusters', name);
+}
+
 export interface NodeSpec {
   name: string;
   cpu?: string;

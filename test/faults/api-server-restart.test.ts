@@ -4,31 +4,7 @@ import { KubeClient } from '../../src/kube/client.js';
 import { cluster, needsLocalControlPlane, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { applyOk, policyYaml, readyAtGeneration, Receiver, REGION, storeIds } from '../e2e/pipeline-helpers.js';
-import { between, Churn, MAX_DOWN_S, report, ROUNDS, SEED, seeded, sleep, vitals } from './campaign.js';
-
-async function count(c: TestCluster, resource: 'nodes' | 'pods'): Promise<number> {
-  const out = await c.kubectlOk(['get', resource, ...(resource === 'pods' ? ['-A'] : []), '-o', 'name']);
-  return out.split('\n').filter((l) => l.trim() !== '').length;
-}
-
-/** Milliseconds until the operator's Pod and Node counts equal a fresh list (the cluster holds still meanwhile). */
-async function recovery(c: TestCluster, op: OperatorProcess, limitMs: number): Promise<number> {
-  const started = Date.now();
-  let seen = '';
-  await waitFor(
-    async () => {
-      const [pods, nodes, mPods, mNodes] = await Promise.all([count(c, 'pods'), count(c, 'nodes'), op.metric('dcp_inventory_pods'), op.metric('dcp_inventory_nodes')]);
-      seen = `api ${pods} pods ${nodes} nodes, operator ${mPods} pods ${mNodes} nodes`;
-      return pods === mPods && nodes === mNodes;
-    },
-    limitMs,
-    'the caches to equal a fresh list',
-    100,
-  ).catch((err: unknown) => {
-    throw new Error(`${String(err)} (${seen})`);
-  });
-  return Date.now() - started;
-}
+import { between, Churn, MAX_DOWN_S, recovery, report, ROUNDS, SEED, seeded, sleep, vitals } from './campaign.js';
 
 describe('faults: the control plane stopped and started at random moments', function () {
   this.timeout(120_000 + ROUNDS * (MAX_DOWN_S * 1000 + 90_000));

@@ -3,7 +3,8 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync } fr
 import { join } from 'node:path';
 import { selfSignedCertificate } from '../../src/audit/x509.js';
 import type { KubeTransport } from '../../src/kube/client.js';
-import { ROOT } from '../e2e/harness.js';
+import { ROOT, type TestCluster } from '../e2e/harness.js';
+import { waitFor, type OperatorProcess } from '../e2e/operator-process.js';
 
 /** Rounds per scenario: 2 in `make test` (the smoke), more from `make faults` (FAULT_ROUNDS). */
 export const ROUNDS = Math.max(1, Number(process.env.FAULT_ROUNDS ?? 2));
@@ -273,3 +274,28 @@ export function report(counts: ScenarioCounts): string {
   appendFileSync(join(dir, 'results.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), seed: SEED, maxDownS: MAX_DOWN_S, ...counts })}\n`);
   return line;
 }
+
+export async function count(c: TestCluster, resource: 'nodes' | 'pods'): Promise<number> {
+  const out = await c.kubectlOk(['get', resource, ...(resource === 'pods' ? ['-A'] : []), '-o', 'name']);
+  return out.split('\n').filter((l) => l.trim() !== '').length;
+}
+
+/** Milliseconds until the operator's Pod and Node counts equal a fresh list (the cluster holds still meanwhile). */
+export async function recovery(c: TestCluster, op: OperatorProcess, limitMs: number): Promise<number> {
+  const started = Date.now();
+  let seen = '';
+  await waitFor(
+    async () => {
+      const [pods, nodes, mPods, mNodes] = await Promise.all([count(c, 'pods'), count(c, 'nodes'), op.metric('dcp_inventory_pods'), op.metric('dcp_inventory_nodes')]);
+      seen = `api ${pods} pods ${nodes} nodes, operator ${mPods} pods ${mNodes} nodes`;
+      return pods === mPods && nodes === mNodes;
+    },
+    limitMs,
+    'the caches to equal a fresh list',
+    100,
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)} (${seen})`);
+  });
+  return Date.now() - started;
+}
+

@@ -275,9 +275,32 @@ describe('audit export extension (end to end)', function () {
     }
   });
 
+  it('the status tells the truth when the destination refuses writes and when its Secret is missing, and recovers', async function () {
+    const state = async (): Promise<string> => {
+      const a = (await getPolicy(c))?.status?.auditExport;
+      return `${a?.state}/${a?.reason}`;
+    };
+    const credential = join(work, 'credentials', 'connectionString');
+    const good = readFileSync(credential, 'utf8');
+    // A rotated Secret with a wrong account key: the exporter reads it at the next write and Azure Storage answers 403.
+    writeFileSync(credential, good.replace(/AccountKey=[^;]+/, `AccountKey=${Buffer.from('not-the-key').toString('base64')}`));
+    await waitFor(async () => (await state()) === 'Failed/DestinationRefused', 30_000, 'Failed/DestinationRefused', 500);
+    const cond = (await getPolicy(c))?.status?.conditions?.find((x) => x.type === 'AuditExportReady');
+    expect(cond).to.include({ status: 'False', reason: 'DestinationRefused' });
+    expect(await webhookExporter.metric('dcp_audit_destination_up')).to.equal(0);
+    await c.kubectlOk(['-n', NS, 'delete', 'secret', 'audit-storage']);
+    await waitFor(async () => (await state()) === 'Failed/SecretNotFound', 30_000, 'Failed/SecretNotFound', 500);
+    await c.kubectlOk(['-n', NS, 'create', 'secret', 'generic', 'audit-storage', `--from-literal=connectionString=${azurite.connectionString}`]);
+    writeFileSync(credential, good);
+    await waitFor(async () => (await state()) === 'Enabled/Exporting', 60_000, 'Enabled again', 500);
+    await waitFor(async () => (await webhookExporter.metric('dcp_audit_backlog_bytes')) === 0, 30_000, 'the buffer drained', 500);
+  });
+
   it('objects deleted or edited by hand are put back within seconds', async function () {
     const uid = (await c.kubectlOk(['-n', NS, 'get', 'configmap', 'dcp-audit-exporter-config', '-o', 'jsonpath={.metadata.uid}'])).trim();
+    const token = (await c.kubectlOk(['-n', NS, 'get', 'secret', 'dcp-audit-exporter-tls', '-o', 'jsonpath={.data.token}'])).trim();
     await c.kubectlOk(['-n', NS, 'delete', 'configmap', 'dcp-audit-exporter-config']);
+    await c.kubectlOk(['-n', NS, 'delete', 'secret', 'dcp-audit-exporter-tls']);
     await c.kubectlOk(['-n', NS, 'patch', 'service', 'dcp-audit-exporter', '--type=json', '-p', '[{"op":"replace","path":"/spec/ports/0/targetPort","value":1234}]']);
     await waitFor(
       async () => {
@@ -289,6 +312,9 @@ describe('audit export extension (end to end)', function () {
       'the ConfigMap recreated and the Service port restored',
       250,
     );
+    // The Secret comes back with the same token and certificate: the API server's webhook kubeconfig still works.
+    await waitFor(async () => (await c.kubectl(['-n', NS, 'get', 'secret', 'dcp-audit-exporter-tls'])).code === 0, 10_000, 'the TLS Secret recreated', 250);
+    expect((await c.kubectlOk(['-n', NS, 'get', 'secret', 'dcp-audit-exporter-tls', '-o', 'jsonpath={.data.token}'])).trim()).to.equal(token);
   });
 
   it('a profile change updates the objects in place and rolls the Deployment', async function () {

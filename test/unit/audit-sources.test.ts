@@ -22,6 +22,7 @@ describe('audit export: the webhook receiver', () => {
   let port: number;
   let registry: Registry;
   const batches: AuditRecord[][] = [];
+  let diskFull = false;
 
   before(async () => {
     registry = new Registry();
@@ -31,6 +32,7 @@ describe('audit export: the webhook receiver', () => {
       token: () => 's3cret',
       maxBodyBytes: 4096,
       onBatch: (rs) => {
+        if (diskFull) return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
         batches.push(rs);
         return Promise.resolve();
       },
@@ -74,6 +76,17 @@ describe('audit export: the webhook receiver', () => {
     }
     // still serving
     expect(await post(list(['after']), 's3cret')).to.equal(200);
+  });
+
+  it('a batch that can be neither written nor buffered (a full disk) gets 503, so the API server retries it', async () => {
+    diskFull = true;
+    try {
+      expect(await post(list(['full']), 's3cret')).to.equal(503);
+    } finally {
+      diskFull = false;
+    }
+    expect(await post(list(['full']), 's3cret')).to.equal(200);
+    expect(batches.at(-1)?.map((r) => r.auditID)).to.deep.equal(['full']);
   });
 });
 

@@ -35,6 +35,10 @@ build: node_modules/.installed ## Compile TypeScript to dist/
 generate: build ## Regenerate crds/ from src/api/policy.ts
 	node dist/hack/generate-crd.js
 
+.PHONY: chart
+chart: build ## Regenerate the Helm chart deploy/chart/dcp-operator from deploy/ and crds/
+	node dist/hack/generate-chart.js
+
 .PHONY: lint
 lint: node_modules/.installed ## Lint with typescript-eslint
 	npx eslint .
@@ -63,6 +67,11 @@ faults: build cluster ## Fault campaign: each scenario FAULT_ROUNDS times (20) u
 bench: build cluster ## Scale and throughput benchmarks on a local cluster
 	bash hack/bench.sh
 
+##@ Image
+.PHONY: image
+image: build bin/.oci-build-stamp ## Build the OCI image without Docker: .dev/image/oci (layout) and .dev/image/dcp-operator.tar (docker load)
+	bash hack/image/build.sh
+
 ##@ Cluster
 $(CLUSTER_BIN)/.cluster-stamp: $(CLUSTER_MODULE)/go.mod $(CLUSTER_MODULE)/go.sum hack/cluster/build.sh
 	bash hack/cluster/build.sh $(K8S_VERSION)
@@ -70,6 +79,23 @@ $(CLUSTER_BIN)/.cluster-stamp: $(CLUSTER_MODULE)/go.mod $(CLUSTER_MODULE)/go.sum
 
 .PHONY: cluster
 cluster: $(CLUSTER_BIN)/.cluster-stamp ## Build the pinned etcd, Kubernetes (K8S_VERSION) and kwok binaries into bin/ (cached)
+
+# Pinned Go tools, one module each under hack/: helm, otelcol, image (oci-build on go-containerregistry), prometheus (promtool).
+bin/.helm-stamp: hack/helm/go.mod hack/helm/go.sum hack/build-tool.sh
+	bash hack/build-tool.sh helm
+	@touch $@
+bin/.otelcol-stamp: hack/otelcol/go.mod hack/otelcol/go.sum hack/otelcol/main.go hack/build-tool.sh
+	bash hack/build-tool.sh otelcol
+	@touch $@
+bin/.oci-build-stamp: hack/image/go.mod hack/image/go.sum hack/image/main.go hack/build-tool.sh
+	bash hack/build-tool.sh oci-build
+	@touch $@
+bin/.promtool-stamp: hack/prometheus/go.mod hack/prometheus/go.sum hack/build-tool.sh
+	bash hack/build-tool.sh promtool
+	@touch $@
+
+.PHONY: tools
+tools: bin/.helm-stamp bin/.oci-build-stamp bin/.otelcol-stamp ## Build the pinned Go tools (helm, oci-build, otelcol) into bin/ (cached)
 
 .PHONY: dev-cluster-up
 dev-cluster-up: cluster ## Start a local cluster with the CRD installed; writes .dev/kubeconfig

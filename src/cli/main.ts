@@ -37,7 +37,18 @@ function parseArgsProblem(err: unknown): string {
   return text.replace(/\. To specify a positional argument.*$/, '');
 }
 
+/** The image sets DCP_REFUSE_ROOT=1: there, uid 0 is a mistake in the Pod's securityContext, not a choice. */
+function refusesRoot(): string | undefined {
+  if (process.env.DCP_REFUSE_ROOT !== '1' || process.getuid?.() !== 0) return undefined;
+  return 'dcp: refusing to run as root (uid 0) in the dcp-operator image: run as a non-root user (the image\'s is 65532; securityContext.runAsNonRoot: true)';
+}
+
 async function main(argv: string[]): Promise<number> {
+  const root = refusesRoot();
+  if (root) {
+    console.error(root);
+    return 1;
+  }
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(await usage());

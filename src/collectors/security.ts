@@ -6,6 +6,7 @@ import { projectCsr, projectTlsSecret, type CertificateInfo, type CsrInfo, type 
 import { asRecord, asString, collectionPath } from '../kube/resource.js';
 import { buildEvent } from '../api/envelope.js';
 import type { CertificateState, CertificateStatusData, ClusterRef, DcpEvent, EventOf, KmsStatusData } from '../api/event.js';
+import { SecurityGauges } from './security-metrics.js';
 import { silentLog, type Log } from '../observability/log.js';
 import type { Registry } from '../observability/metrics.js';
 import { TLS_SECRET_SELECTOR, tlsSecretCache } from '../runtime/caches.js';
@@ -317,8 +318,10 @@ export class SecurityCollector implements Collector {
   private kms: KmsStatusData | undefined;
   private dirty = false;
   private readonly flusher: FlushLoop;
+  private readonly gauges: SecurityGauges;
 
   constructor(private readonly options: SecurityCollectorOptions) {
+    this.gauges = new SecurityGauges(options.registry);
     this.spec = options.spec;
     this.clock = options.clock ?? wallClock;
     this.log = options.log ?? silentLog;
@@ -505,7 +508,9 @@ export class SecurityCollector implements Collector {
     const events = new Map<string, DcpEvent>();
     const ids = new Map<string, string>();
     const renewed = new Set<string>();
+    const states: CertificateState[] = [];
     const consider = (key: string, event: DcpEvent): void => {
+      if (event.name === 'CertificateStatus') states.push((event as EventOf<'CertificateStatus'>).data.state);
       ids.set(key, event.id);
       // One certificate in two Secrets is one fact: one event.
       if (this.sent.get(key) !== event.id) events.set(event.id, event);
@@ -528,6 +533,7 @@ export class SecurityCollector implements Collector {
       if (data !== undefined) consider(`csr:${name}`, certificateEvent(cluster, now, data));
     }
     if (this.kms !== undefined) consider('kms', kmsEvent(cluster, now, this.kms));
+    this.gauges.record(states, this.kms);
     return { events: [...events.values()], ids, renewed };
   }
 

@@ -1,4 +1,5 @@
 // One leader term of collection: opens the store, runs the pipeline, sinks and the collectors the policy enables.
+import { billingGauges } from '../collectors/billing-metrics.js';
 import type { Registry } from 'prom-client';
 import type { CategoryName, PolicySpec, PolicyStatus, Sink } from '../api/policy.js';
 import { CATEGORY_NAMES } from '../api/policy.js';
@@ -212,7 +213,7 @@ export class Collection {
     const collectors: Collector[] = [
       inventory,
       new HostOsCollector({ ...common, nodes, denySet: this.denySet, deviceKey: (signal) => getOrCreateDeviceKey({ transport, namespace, signal }) }),
-      new BillingMeter({ ...common, nodes, store: new ConfigMapMeterStateStore({ transport, namespace }) }),
+      new BillingMeter({ ...common, nodes, store: new ConfigMapMeterStateStore({ transport, namespace }), onBilled: billingGauges(registry) }),
       // These watch what they read (Events, TLS Secrets, CSRs) only while their category is enabled.
       new HostErrorsCollector({ ...common, transport, registry, denySet: this.denySet, ...skipped }),
       new LinuxVmCollector({ ...common, transport, registry, denySet: this.denySet, ...skipped }),

@@ -33,7 +33,7 @@ export interface ExecResult {
   code: number;
 }
 
-function run(file: string, args: string[], input?: string, env?: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<ExecResult> {
+export function run(file: string, args: string[], input?: string, env?: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<ExecResult> {
   return new Promise((resolvePromise) => {
     // A bounded wait: a control plane that cannot start fails its test with its error, not a suite-wide hang.
     const child = execFile(file, args, { env: env ?? process.env, maxBuffer: 256 * 1024 * 1024, timeout: timeoutMs }, (error, stdout, stderr) => {

@@ -25,13 +25,13 @@ export class OperatorProcess {
   private readonly exited: Promise<number | null>;
   private readonly ownsDataDir: boolean;
 
-  constructor(kubeconfig: string, extraArgs: string[] = [], dataDir?: string) {
+  constructor(kubeconfig: string, extraArgs: string[] = [], dataDir?: string, env: NodeJS.ProcessEnv = {}) {
     this.ownsDataDir = dataDir === undefined;
     this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'dcp-e2e-data-'));
     this.child = spawn(
       process.execPath,
       [DCP, 'run', '--kubeconfig', kubeconfig, '--data-dir', this.dataDir, '--metrics-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--log-level', 'debug', ...extraArgs],
-      { stdio: ['ignore', 'inherit', 'pipe'] },
+      { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...env } },
     );
     running.add(this);
     let buffered = '';

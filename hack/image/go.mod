@@ -1,0 +1,13 @@
+// Pins go-containerregistry and builds oci-build (main.go), the image assembler behind `make image`.
+module github.com/dcp-operator/dcp-operator/hack/image
+
+go 1.25.0
+
+require github.com/google/go-containerregistry v0.22.1
+
+require (
+	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+)

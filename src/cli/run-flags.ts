@@ -4,6 +4,7 @@ import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { WireFormat } from '../kube/client.js';
 import type { LogLevel } from '../observability/logger.js';
 import { lockHolder } from '../store/lock.js';
 import { addressFlag, durationFlag, errorText, logLevelFlag, stringFlag, UsageError } from './flags.js';
@@ -30,6 +31,8 @@ export interface RunFlags {
   readonly identity: string;
   /** The image of the audit-export extension's Pods; undefined: the operator's own. */
   readonly auditExporterImage?: string;
+  /** How Pods, Nodes, Namespaces, Events and Secrets are read from the API server. */
+  readonly wire: WireFormat;
 }
 
 /** The values that need no I/O; everything a typo can break. Pure but for the environment defaults. */
@@ -62,6 +65,9 @@ export function parseRunValues(values: Record<string, unknown>, positionals: rea
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
     throw new UsageError(`--namespace "${namespace}" is not a namespace name`, 'lowercase letters, digits and "-", at most 63 characters');
   }
+  const wireText = stringFlag(values, 'wire') ?? 'protobuf';
+  if (wireText !== 'protobuf' && wireText !== 'json') throw new UsageError(`--wire "${wireText}" is not a wire format`, 'use protobuf or json');
+  const wire: WireFormat = wireText;
   const identity = stringFlag(values, 'identity') ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
   if (identity.trim() === '' || identity.length > 253) throw new UsageError(`--identity "${identity}" is not usable`, 'it must be 1 to 253 characters');
   return {
@@ -79,6 +85,7 @@ export function parseRunValues(values: Record<string, unknown>, positionals: rea
     shutdownTimeoutMs,
     identity,
     ...(stringFlag(values, 'audit-exporter-image') ? { auditExporterImage: stringFlag(values, 'audit-exporter-image') } : {}),
+    wire,
   };
 }
 

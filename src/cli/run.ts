@@ -32,6 +32,8 @@ flags:
   --identity S          this replica's identity in the Lease (default hostname plus a random suffix)
   --shutdown-timeout D  exit 1 if stopping takes longer (default 12s)
   --audit-exporter-image I  image of the audit-export extension's Pods (default the operator's own, dcp-operator:0.1.0)
+  --wire F              protobuf or json: how Pods, Nodes, Namespaces, Events and Secrets are read
+                        (default protobuf: only the fields kept are decoded; custom resources are JSON)
 
 Every flag is checked before anything starts: a mistake exits 2 with one line naming it. A
 failure after the start is one JSON log line with its cause, and exit 1.`;
@@ -78,6 +80,7 @@ export const runCommand: Command = {
     identity: { type: 'string' },
     'shutdown-timeout': { type: 'string', default: '12s' },
     'audit-exporter-image': { type: 'string' },
+    wire: { type: 'string', default: 'protobuf' },
   },
   async run(values, positionals) {
     let flags: RunFlags;
@@ -115,6 +118,7 @@ async function runOperator(flags: RunFlags, log: ReturnType<typeof createLogger>
     renewDeadlineMs: flags.renewDeadlineMs,
     retryPeriodMs: flags.retryPeriodMs,
     ...(flags.auditExporterImage ? { auditExporterImage: flags.auditExporterImage } : {}),
+    wire: flags.wire,
   });
   const checks = operator.checks();
   const metricsServer = metricsEndpoint({

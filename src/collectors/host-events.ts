@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { PolicySpec } from '../api/policy.js';
 import type { KubeTransport } from '../kube/client.js';
 import { Forbidden, Unauthorized } from '../kube/errors.js';
-import { projectEvent, type EventInfo } from '../kube/projections.js';
+import { EVENT_FIELDS, projectEvent, type EventInfo } from '../kube/projections.js';
 import { buildEvent } from '../api/envelope.js';
 import type { ClusterRef, DcpEvent, HostErrorData, LinuxVmEventData, LinuxVmKind } from '../api/event.js';
 import { detectPii, redactPii, type DenySet } from '../pipeline/guard.js';
@@ -325,6 +325,7 @@ abstract class EventsCollector {
       if (this.slices.has(slice.resource)) continue;
       const stop = new AbortController();
       const reflector = eventCache(this.options.transport, projectEvent, {
+        fields: EVENT_FIELDS,
         resource: slice.resource,
         ...(slice.namespace !== undefined ? { namespace: slice.namespace } : {}),
         ...(slice.fieldSelector !== undefined ? { fieldSelector: slice.fieldSelector } : {}),

@@ -1,4 +1,5 @@
 // What the caches keep of Nodes, Pods and Namespaces: small typed projections of raw Kubernetes JSON, by allow-list.
+import { field, fields, map, objectFields, objectMeta, repeated, type FieldSet } from '../kube/protobuf.js';
 import { asRecord, asString, metadataOf } from '../kube/resource.js';
 
 /** The host facts of a Node as the kubelet reports them in `status.nodeInfo`. */
@@ -193,3 +194,67 @@ export function projectNamespace(obj: unknown): NamespaceProjection | undefined 
   if (uid === undefined || creationTimestamp === undefined) return undefined;
   return { uid, creationTimestamp };
 }
+
+/*
+ * The protobuf fields each projection reads (numbers from k8s.io/api core/v1 generated.proto), so a
+ * protobuf list or watch decodes only these. Keep them in step with the functions above: the unit
+ * test watch-protobuf compares both paths on objects captured from a real API server.
+ */
+
+const HOSTNAME_LABELS = ['kubernetes.io/hostname', 'node.kubernetes.io/instance-type', 'beta.kubernetes.io/instance-type'];
+
+export const NODE_FIELDS: FieldSet = objectFields(objectMeta([[11, map('labels', 'string', HOSTNAME_LABELS)]]), [
+  [2, field('spec', fields([[4, field('unschedulable', 'bool')]]))],
+  [
+    3,
+    field(
+      'status',
+      fields([
+        [1, map('capacity', 'quantity', ['cpu'])],
+        [2, map('allocatable', 'quantity', ['cpu'])],
+        [
+          4,
+          repeated(
+            'conditions',
+            fields([
+              [1, field('type', 'string')],
+              [2, field('status', 'string')],
+            ]),
+          ),
+        ],
+        [
+          5,
+          repeated(
+            'addresses',
+            fields([
+              [1, field('type', 'string')],
+              [2, field('address', 'string')],
+            ]),
+          ),
+        ],
+        [
+          7,
+          field(
+            'nodeInfo',
+            fields([
+              [2, field('systemUUID', 'string')],
+              [4, field('kernelVersion', 'string')],
+              [5, field('osImage', 'string')],
+              [6, field('containerRuntimeVersion', 'string')],
+              [7, field('kubeletVersion', 'string')],
+              [9, field('operatingSystem', 'string')],
+              [10, field('architecture', 'string')],
+            ]),
+          ),
+        ],
+      ]),
+    ),
+  ],
+]);
+
+export const POD_FIELDS: FieldSet = objectFields(objectMeta(), [
+  [2, field('spec', fields([[10, field('nodeName', 'string')]]))],
+  [3, field('status', fields([[1, field('phase', 'string')]]))],
+]);
+
+export const NAMESPACE_FIELDS: FieldSet = objectFields(objectMeta([[8, field('creationTimestamp', 'time')]]));

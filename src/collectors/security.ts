@@ -2,7 +2,7 @@
 import type { PolicySpec } from '../api/policy.js';
 import type { KubeRequest, KubeTransport } from '../kube/client.js';
 import { errorFromStatus, Forbidden, parseStatus, Unauthorized } from '../kube/errors.js';
-import { projectCsr, projectTlsSecret, type CertificateInfo, type CsrInfo, type TlsSecretInfo } from '../kube/projections.js';
+import { projectCsr, projectTlsSecret, TLS_SECRET_FIELDS, type CertificateInfo, type CsrInfo, type TlsSecretInfo } from '../kube/projections.js';
 import { asRecord, asString, collectionPath } from '../kube/resource.js';
 import { buildEvent } from '../api/envelope.js';
 import type { CertificateState, CertificateStatusData, ClusterRef, DcpEvent, EventOf, KmsStatusData } from '../api/event.js';
@@ -434,6 +434,7 @@ export class SecurityCollector implements Collector {
       const onStop = (): void => stop.abort();
       signal.addEventListener('abort', onStop, { once: true });
       const reflector = tlsSecretCache(this.options.transport, ns, projectTlsSecret, {
+        fields: TLS_SECRET_FIELDS,
         registry: this.options.registry,
         onError: (err, reason) => this.watchError('TLS Secret watch restarting', { namespace: ns, reason, error: String(err) }, err),
         onMalformed: (key, object) => this.skip(SECRET, { object, ...(key !== undefined ? { key } : {}) }, 'MalformedObject', 'this Secret lacks metadata.uid'),

@@ -3,8 +3,8 @@ import { setMaxListeners } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Counter, type Registry } from 'prom-client';
 import { GROUP, PLURAL, POLICY_NAME, VERSION } from '../api/policy.js';
-import { projectNamespace, projectNode, projectPod } from '../collectors/projections.js';
-import { KubeClient } from '../kube/client.js';
+import { NAMESPACE_FIELDS, NODE_FIELDS, POD_FIELDS, projectNamespace, projectNode, projectPod } from '../collectors/projections.js';
+import { KubeClient, type WireFormat } from '../kube/client.js';
 import { EventRecorder } from '../kube/recorder.js';
 import type { Logger } from '../observability/logger.js';
 import type { Check } from '../observability/http.js';
@@ -46,6 +46,8 @@ export interface OperatorOptions {
   readonly storeRetry?: { initialMs: number; maxMs: number };
   /** The image of the audit-exporter Pods. @default DEFAULT_IMAGE */
   readonly auditExporterImage?: string;
+  /** How core resources are read: protobuf (only the fields kept are decoded) or JSON. @default 'protobuf' */
+  readonly wire?: WireFormat;
 }
 
 /** The operator's own image: the exporter is the same binary (`dcp audit-exporter`). */
@@ -88,7 +90,7 @@ export class Operator {
 
   constructor(private readonly options: OperatorOptions) {
     const { registry, log } = options;
-    this.transport = new KubeClient(options.kc);
+    this.transport = new KubeClient(options.kc, options.wire !== undefined ? { wire: options.wire } : {});
     this.storeOpenFailures = new Counter({
       name: 'dcp_store_open_failures_total',
       help: 'Failed attempts of the leader to open the event store, by reason (errno code, Locked or Other).',
@@ -109,9 +111,9 @@ export class Operator {
         this.skipped.report({ resource, kind, apiVersion, object: obj, ...(key !== undefined ? { key } : {}), reason: 'MalformedObject', note: `this ${kind} lacks fields the collectors need` }),
     });
     this.policies = new Reflector({ ...common('datacollectionpolicies', 'DataCollectionPolicy', `${GROUP}/${VERSION}`), path: `/apis/${GROUP}/${VERSION}/${PLURAL}`, project: projectPolicy });
-    this.nodes = new Reflector({ ...common('nodes', 'Node'), path: '/api/v1/nodes', project: projectNode });
-    this.pods = new Reflector({ ...common('pods', 'Pod'), path: '/api/v1/pods', project: projectPod });
-    this.namespaces = new Reflector({ ...common('namespaces', 'Namespace'), path: '/api/v1/namespaces', fieldSelector: 'metadata.name=kube-system', project: projectNamespace });
+    this.nodes = new Reflector({ ...common('nodes', 'Node'), path: '/api/v1/nodes', project: projectNode, fields: NODE_FIELDS });
+    this.pods = new Reflector({ ...common('pods', 'Pod'), path: '/api/v1/pods', project: projectPod, fields: POD_FIELDS });
+    this.namespaces = new Reflector({ ...common('namespaces', 'Namespace'), path: '/api/v1/namespaces', fieldSelector: 'metadata.name=kube-system', project: projectNamespace, fields: NAMESPACE_FIELDS });
     const { resource: _resource, ...extensionCommon } = common('audit-export', 'Object');
     this.extension = extensionCaches(options.namespace, extensionCommon);
     this.caches = {

@@ -19,6 +19,8 @@ export interface KubeRequest {
   readonly body?: unknown;
   /** @default 'application/json' (or the merge-patch type for PATCH) */
   readonly contentType?: string;
+  /** The Accept header; the response's Content-Type says what the server chose. @default 'application/json' */
+  readonly accept?: string;
   /** Aborting it destroys the connection at once; the request then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
   /**
@@ -35,6 +37,8 @@ export interface KubeRequest {
  */
 export interface ResponseStream extends AsyncIterable<Buffer> {
   readonly statusCode: number;
+  /** The Content-Type header; undefined is read as JSON. */
+  readonly contentType?: string;
   close(): void;
 }
 
@@ -54,11 +58,20 @@ export interface KubeTransport {
    * calls above need not grow; without it callers fall back to `stream` (2xx bodies only).
    */
   text?(req: KubeRequest): Promise<TextResponse>;
+  /**
+   * How caches that can read protobuf should ask (client-go keeps this in its rest.Config too):
+   * 'json' turns protobuf off for everything using this transport. @default 'protobuf'
+   */
+  readonly wire?: WireFormat;
 }
+
+export type WireFormat = 'protobuf' | 'json';
 
 export interface KubeClientOptions {
   /** @default 'dcp-operator' */
   readonly userAgent?: string;
+  /** @default 'protobuf' (see KubeTransport.wire) */
+  readonly wire?: WireFormat;
 }
 
 const DEFAULT_IDLE_MS = 60_000;
@@ -84,12 +97,14 @@ export function buildQuery(query: Readonly<Record<string, QueryValue>> | undefin
 export class KubeClient implements KubeTransport {
   private agent: http.Agent | undefined;
   private readonly userAgent: string;
+  readonly wire: WireFormat;
 
   constructor(
     private readonly kc: KubeConfig,
     options: KubeClientOptions = {},
   ) {
     this.userAgent = options.userAgent ?? 'dcp-operator';
+    this.wire = options.wire ?? 'protobuf';
   }
 
   async stream(req: KubeRequest): Promise<ResponseStream> {
@@ -155,7 +170,7 @@ export class KubeClient implements KubeTransport {
     const method = req.method ?? 'GET';
     const headers: http.OutgoingHttpHeaders = {
       ...(opts.headers as http.OutgoingHttpHeaders),
-      Accept: 'application/json',
+      Accept: req.accept ?? 'application/json',
       'User-Agent': this.userAgent,
     };
     if (req.body !== undefined) {
@@ -249,6 +264,7 @@ function openStream(server: URL, opts: https.RequestOptions, req: KubeRequest, a
       settled = true;
       resolve({
         statusCode: status,
+        contentType: response.headers['content-type'],
         close: () => destroy(new TransportError('closed by the client')),
         [Symbol.asyncIterator]: () => iterate(response, { touch, finish, destroy, endedBy: () => endedBy }),
       });

@@ -6,3 +6,5 @@ export * from './lease.js';
 export * from './pager.js';
 export * from './projections.js';
 export * from './resource.js';
+export * from './protobuf.js';
+export * from './wire.js';

@@ -1,6 +1,7 @@
 // One LIST page request whose body is read eagerly and whose continue token is read from the body's first bytes.
 import type { KubeRequest, KubeTransport } from './client.js';
 import { asRecord, asString } from './resource.js';
+import { isProtobuf, peekContinueProtobuf } from './wire.js';
 
 const ITEMS = Buffer.from('"items":');
 // The list metadata is a few hundred bytes; past this, stop looking for it.
@@ -36,6 +37,8 @@ export interface PageFetch {
   readonly next: Promise<string | undefined | null>;
   /** The whole body; rejects with the request's typed error. */
   readonly body: Promise<Buffer>;
+  /** The response's Content-Type, once the body has resolved. */
+  contentType(): string | undefined;
   /** Abandons the request and closes its connection. */
   cancel(): void;
 }
@@ -49,9 +52,12 @@ export function fetchPage(transport: KubeTransport, req: KubeRequest, token: str
   else outer?.addEventListener('abort', onAbort, { once: true });
   let tellNext: (t: string | undefined | null) => void = () => undefined;
   const next = new Promise<string | undefined | null>((resolve) => (tellNext = resolve));
+  let contentType: string | undefined;
   const body = (async (): Promise<Buffer> => {
     try {
       const res = await transport.stream({ ...req, query: { ...req.query, continue: token }, signal: ctl.signal });
+      contentType = res.contentType;
+      const peek = isProtobuf(contentType) ? peekContinueProtobuf : peekContinue;
       const chunks: Buffer[] = [];
       let size = 0;
       let peeking = true;
@@ -59,7 +65,7 @@ export function fetchPage(transport: KubeTransport, req: KubeRequest, token: str
         chunks.push(chunk);
         size += chunk.length;
         if (peeking) {
-          const found = peekContinue(chunks.length === 1 ? chunk : Buffer.concat(chunks));
+          const found = peek(chunks.length === 1 ? chunk : Buffer.concat(chunks));
           if (found !== null || size > PEEK_LIMIT) {
             peeking = false;
             tellNext(found);
@@ -74,5 +80,5 @@ export function fetchPage(transport: KubeTransport, req: KubeRequest, token: str
   })();
   // A page fetched ahead may be cancelled and never awaited; its rejection is not an unhandled one.
   body.catch(() => undefined);
-  return { token, next, body, cancel: () => ctl.abort(new Error('page no longer needed')) };
+  return { token, next, body, contentType: () => contentType, cancel: () => ctl.abort(new Error('page no longer needed')) };
 }

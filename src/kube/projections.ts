@@ -1,5 +1,6 @@
 // What the caches keep of Events, TLS Secrets and CSRs (Node, Pod and Namespace projections live in collectors/projections.ts).
 import { X509Certificate } from 'node:crypto';
+import { field, fields, map, objectFields, objectMeta, type FieldSet } from './protobuf.js';
 import { asRecord, asString, metadataOf } from './resource.js';
 
 /*
@@ -171,3 +172,38 @@ export function projectCsr(obj: unknown): CsrInfo | undefined {
     return { ...info, certificates: [], error: `status.certificate: ${err instanceof Error ? err.message : String(err)}` };
   }
 }
+
+/* The protobuf fields each projection above reads (events.k8s.io/v1 and core/v1 generated.proto). */
+
+const OBJECT_REFERENCE: FieldSet = fields([
+  [1, field('kind', 'string')],
+  [2, field('namespace', 'string')],
+  [3, field('name', 'string')],
+  [4, field('uid', 'string')],
+]);
+
+export const EVENT_FIELDS: FieldSet = objectFields(objectMeta([[8, field('creationTimestamp', 'time')]]), [
+  [2, field('eventTime', 'microtime')],
+  [
+    3,
+    field(
+      'series',
+      fields([
+        [1, field('count', 'int')],
+        [2, field('lastObservedTime', 'microtime')],
+      ]),
+    ),
+  ],
+  [4, field('reportingController', 'string')],
+  [6, field('action', 'string')],
+  [7, field('reason', 'string')],
+  [8, field('regarding', OBJECT_REFERENCE)],
+  [10, field('note', 'string')],
+  [11, field('type', 'string')],
+  [12, field('deprecatedSource', fields([[1, field('component', 'string')]]))],
+  [14, field('deprecatedLastTimestamp', 'time')],
+  [15, field('deprecatedCount', 'int')],
+]);
+
+/** Only tls.crt of a Secret's data is read: the key (tls.key) is skipped unread. */
+export const TLS_SECRET_FIELDS: FieldSet = objectFields(objectMeta(), [[2, map('data', 'base64', ['tls.crt'])]]);

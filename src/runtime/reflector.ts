@@ -1,10 +1,12 @@
 // Keeps a Store equal to one resource on the API server: runs the reflector machine's list and watch requests.
 import { Registry } from 'prom-client';
-import { parseJsonBody, type KubeRequest, type KubeTransport } from '../kube/client.js';
-import { errorFromStatus, MalformedResponse, parseStatus, WatchStalled } from '../kube/errors.js';
-import { LineSplitter, parseWatchEvent, type WatchEvent, type WatchEventType } from '../kube/json-lines.js';
+import type { KubeRequest, KubeTransport } from '../kube/client.js';
+import { errorFromStatus, parseStatus, WatchStalled } from '../kube/errors.js';
+import type { WatchEvent, WatchEventType } from '../kube/json-lines.js';
 import { fetchPage, type PageFetch } from '../kube/pager.js';
-import { asRecord, asString, collectionPath, objectKey, resourceVersionOf } from '../kube/resource.js';
+import type { FieldSet } from '../kube/protobuf.js';
+import { collectionPath, objectKey, resourceVersionOf } from '../kube/resource.js';
+import { ACCEPT_PROTOBUF, decodeListPage, watchDecoder } from '../kube/wire.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 import { initialState, serverRetryAfterMs, step, type Listing, type ReflectorEffect, type ReflectorInput, type ReflectorState, type Watching } from './reflector-machine.js';
@@ -25,6 +27,13 @@ export interface ReflectorOptions<T> {
    * reported to `onMalformed`. It must not keep a reference to the object it is given.
    */
   readonly project: (obj: unknown) => T | undefined;
+  /**
+   * The protobuf fields `project` and `key` read (see kube/protobuf.ts). With them, lists and
+   * watches ask for protobuf (unless the transport's `wire` is 'json') and read only these
+   * fields; the server answers JSON for types it cannot encode (custom resources), which is then
+   * read whole. Without them: JSON.
+   */
+  readonly fields?: FieldSet;
   /** @default namespace/name, or name for cluster-scoped objects */
   readonly key?: (obj: unknown) => string | undefined;
   /** Decides whether a new projection is an update. @default deepEqual */
@@ -111,6 +120,9 @@ export class Reflector<T> {
   private relists = 0;
   private lastError: Error | undefined;
   private lastResourceVersion: string | undefined;
+  /** The Accept header of lists and watches, and the fields a protobuf answer is read with. */
+  private readonly accept: string;
+  private readonly fields: FieldSet | undefined;
   readonly resource: string;
 
   constructor(private readonly options: ReflectorOptions<T>) {
@@ -123,6 +135,8 @@ export class Reflector<T> {
     this.resyncBackoff = new Backoff({ random: this.random, ...options.backoff });
     this.metrics = WatchMetrics.for(options.registry ?? new Registry());
     this.keyOf = options.key ?? objectKey;
+    this.fields = options.transport.wire === 'json' ? undefined : options.fields;
+    this.accept = this.fields === undefined ? 'application/json' : ACCEPT_PROTOBUF;
     const handlerErrors = this.metrics.handlerErrors.labels(this.resource);
     this.writable = new Store<T>({
       equals: options.equals,
@@ -267,7 +281,7 @@ export class Reflector<T> {
       if (typeof next === 'string') this.nextPage = fetchPage(this.transport, this.pageRequest(state, signal), next);
       // NOTE: a page is parsed whole and only projections are kept; `page` goes out of scope at
       // the end of this block, so at most two raw pages (this one, the next) are alive at a time.
-      const page = parseListPage(parseJsonBody(await current.body));
+      const page = decodeListPage(await current.body, current.contentType(), this.fields);
       for (const item of page.items) this.collect(item);
       input = { kind: 'ListPage', resourceVersion: page.resourceVersion, continueToken: page.continueToken };
     } catch (err) {
@@ -291,6 +305,7 @@ export class Reflector<T> {
         labelSelector: this.options.labelSelector,
         fieldSelector: this.options.fieldSelector,
       },
+      accept: this.accept,
       signal,
       idleTimeoutMs: this.options.listIdleTimeoutMs ?? 60_000,
     };
@@ -329,24 +344,25 @@ export class Reflector<T> {
           labelSelector: this.options.labelSelector,
           fieldSelector: this.options.fieldSelector,
         },
+        accept: this.accept,
         signal: ctl.signal,
         idleTimeoutMs: stallMs,
         idleError: (ms) => new WatchStalled(ms, `watch ${this.resource}: no bytes for ${ms} ms`),
       });
-      const splitter = new LineSplitter();
+      const decoder = watchDecoder(res.contentType, this.fields);
       stream: for await (const chunk of res) {
-        for (const line of splitter.push(chunk)) {
+        for (const event of decoder.push(chunk)) {
           events += 1;
-          this.onWatchLine(line);
-          // An ERROR event or a malformed line ended this watch: stop reading it.
+          this.onWatchEvent(event);
+          // An ERROR event or a malformed frame ended this watch: stop reading it.
           if (this.state.phase !== 'Watching') break stream;
         }
       }
       if (this.state.phase === 'Watching') {
-        const tail = splitter.flush();
-        if (tail !== undefined) {
+        for (const event of decoder.flush()) {
           events += 1;
-          this.onWatchLine(tail);
+          this.onWatchEvent(event);
+          if (this.state.phase !== 'Watching') break;
         }
       }
       if (this.state.phase === 'Watching') {
@@ -361,12 +377,9 @@ export class Reflector<T> {
     if (input !== undefined) this.dispatch(input);
   }
 
-  private onWatchLine(line: string): void {
-    let event: WatchEvent;
-    try {
-      event = parseWatchEvent(line);
-    } catch (err) {
-      this.dispatch({ kind: 'WatchFailed', error: err });
+  private onWatchEvent(event: WatchEvent | Error): void {
+    if (event instanceof Error) {
+      this.dispatch({ kind: 'WatchFailed', error: event });
       return;
     }
     this.eventCounters[event.type].inc();
@@ -414,25 +427,6 @@ export class Reflector<T> {
       // Reporting must not break the watch.
     }
   }
-}
-
-interface ListPage {
-  readonly resourceVersion: string;
-  readonly continueToken: string | undefined;
-  readonly items: readonly unknown[];
-}
-
-/** Reads the parts of a List response the reflector needs; throws MalformedResponse otherwise. */
-export function parseListPage(body: unknown): ListPage {
-  const list = asRecord(body);
-  const meta = asRecord(list?.['metadata']);
-  const resourceVersion = asString(meta?.['resourceVersion']);
-  const items = list?.['items'];
-  // An empty list is sent as "items": null by some servers and aggregated APIs.
-  if (resourceVersion === undefined || (items !== null && items !== undefined && !Array.isArray(items))) {
-    throw new MalformedResponse('list response has no metadata.resourceVersion or no items array');
-  }
-  return { resourceVersion, continueToken: asString(meta?.['continue']), items: Array.isArray(items) ? (items as unknown[]) : [] };
 }
 
 function defaultResourceName(path: string, namespace: string | undefined): string {

@@ -7,6 +7,9 @@ import { asString, metadataOf } from '../../src/kube/resource.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { Reflector } from '../../src/runtime/reflector.js';
 import type { ChangeType } from '../../src/runtime/store.js';
+import { field, fields, objectFields, objectMeta } from '../../src/kube/protobuf.js';
+import { ACCEPT_PROTOBUF, PROTOBUF } from '../../src/kube/wire.js';
+import { encodePodList, encodeWatchFrame } from './wire-encode.js';
 
 /*
  * What cannot be produced on demand by a real API server is scripted here: exact failure
@@ -15,11 +18,15 @@ import type { ChangeType } from '../../src/runtime/store.js';
  */
 
 /** One scripted answer: a failure, or a body in chunks that stays open (a live watch) if `open`. */
-type Answer = { readonly error: Error } | { readonly chunks: readonly string[]; readonly open?: boolean };
+type Answer = { readonly error: Error } | { readonly chunks: ReadonlyArray<string | Buffer>; readonly open?: boolean };
+
+/** Every test runs twice: on JSON bodies and on protobuf bodies (what the API server sends for built-in types). */
+let wire: 'json' | 'protobuf' = 'json';
 
 interface Seen {
   readonly path: string;
   readonly query: Readonly<Record<string, string | number | boolean | undefined>>;
+  readonly accept: string | undefined;
   readonly at: number;
 }
 
@@ -32,13 +39,14 @@ class ScriptedTransport implements KubeTransport {
   ) {}
 
   async stream(req: KubeRequest): Promise<ResponseStream> {
-    this.seen.push({ path: req.path, query: req.query ?? {}, at: this.clock.now() });
+    this.seen.push({ path: req.path, query: req.query ?? {}, accept: req.accept, at: this.clock.now() });
     // When the script runs out, the request hangs like a quiet watch until it is aborted.
     const answer: Answer = this.answers.shift() ?? { chunks: [], open: true };
     if ('error' in answer) throw answer.error;
     const signal = req.signal;
     return {
       statusCode: 200,
+      contentType: wire === 'json' ? 'application/json' : req.query?.['watch'] !== undefined ? `${PROTOBUF};stream=watch` : PROTOBUF,
       close: () => undefined,
       async *[Symbol.asyncIterator]() {
         for (const c of answer.chunks) yield Buffer.from(c);
@@ -63,10 +71,18 @@ const pod = (name: string, uid: string | undefined, phase = 'Running', rv = '1')
 });
 
 const list = (rv: string, items: unknown[], cont?: string): Answer => ({
-  chunks: [JSON.stringify({ kind: 'PodList', metadata: { resourceVersion: rv, ...(cont !== undefined ? { continue: cont } : {}) }, items })],
+  chunks: [
+    wire === 'protobuf'
+      ? encodePodList(rv, items, cont)
+      : JSON.stringify({ kind: 'PodList', metadata: { resourceVersion: rv, ...(cont !== undefined ? { continue: cont } : {}) }, items }),
+  ],
 });
 
-const line = (type: string, object: unknown): string => `${JSON.stringify({ type, object })}\n`;
+/** One watch event: a JSON line, or a length-prefixed protobuf frame. */
+const line = (type: string, object: unknown): Buffer => (wire === 'protobuf' ? encodeWatchFrame(type, object) : Buffer.from(`${JSON.stringify({ type, object })}\n`));
+
+/** The protobuf fields projectView reads. */
+const VIEW_FIELDS = objectFields(objectMeta(), [[3, field('status', fields([[1, field('phase', 'string')]]))]]);
 
 interface PodView {
   uid: string;
@@ -94,6 +110,7 @@ function setup(answers: Answer[], extra: { random?: () => number } = {}) {
     transport,
     path: '/api/v1/pods',
     project: projectView,
+    fields: VIEW_FIELDS,
     registry,
     clock,
     random: extra.random ?? (() => 0),
@@ -106,12 +123,13 @@ function setup(answers: Answer[], extra: { random?: () => number } = {}) {
   return { clock, transport, registry, errors, malformed, changes, reflector, ctl, done };
 }
 
-describe('reflector driver', function () {
+function driverTests(): void {
   it('lists in pages of 500 with continue tokens, then watches from the list\'s version with bookmarks and a 300–600 s timeout', async function () {
     const t = setup([list('10', [pod('a', 'ua')], 'tok'), list('10', [pod('b', 'ub')])], { random: () => 0.5 });
     await settle();
     const [first, second, watch] = t.transport.seen;
     expect(first?.query).to.deep.include({ limit: 500, continue: undefined, resourceVersion: undefined });
+    expect(watch?.accept, 'protobuf for a cache with fields, JSON as the fallback').to.equal(ACCEPT_PROTOBUF);
     expect(second?.query).to.deep.include({ limit: 500, continue: 'tok', resourceVersion: undefined, resourceVersionMatch: undefined });
     expect(watch?.query).to.deep.include({ watch: 1, resourceVersion: '10', allowWatchBookmarks: true });
     const timeout = Number(watch?.query['timeoutSeconds']);
@@ -153,8 +171,8 @@ describe('reflector driver', function () {
         chunks: [
           line('ADDED', pod('d', 'ud', 'Pending', '11')),
           // The ERROR event arrives split over two chunks.
-          line('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version: 11 (40)' }).slice(0, 30),
-          line('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version: 11 (40)' }).slice(30) + line('ADDED', pod('e', 'ue', 'Running', '12')),
+          line('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version: 11 (40)' }).subarray(0, 30),
+          Buffer.concat([line('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version: 11 (40)' }).subarray(30), line('ADDED', pod('e', 'ue', 'Running', '12'))]),
         ],
         open: true,
       },
@@ -240,4 +258,12 @@ describe('reflector driver', function () {
     t.ctl.abort();
     await t.done;
   });
-});
+}
+
+for (const w of ['json', 'protobuf'] as const) {
+  describe(`reflector driver (${w})`, function () {
+    before(() => (wire = w));
+    after(() => (wire = 'json'));
+    driverTests();
+  });
+}

@@ -67,6 +67,10 @@ faults: build cluster ## Fault campaign: each scenario FAULT_ROUNDS times (20) u
 bench: build cluster ## Scale and throughput benchmarks on a local cluster
 	bash hack/bench.sh
 
+.PHONY: bench-scale
+bench-scale: build cluster ## 1k→100k Pods: dcp (protobuf, JSON), informer, floor [KSM_BIN]; writes docs/benchmarks.md + plot (SIZES=, CHURN_SECONDS=, RATE=)
+	node dist/bench/scale.js
+
 ##@ Image
 .PHONY: image
 image: build bin/.oci-build-stamp ## Build the OCI image without Docker: .dev/image/oci (layout) and .dev/image/dcp-operator.tar (docker load)

@@ -2,144 +2,16 @@
 // a makeInformer baseline and a counts-only floor one after another, and prints sync time, CPU and RSS side
 // by side; then measures how fast a Pod change reaches dcp's /metrics and the policy status.
 //   node dist/bench/sync.js [--nodes 300] [--pods 10000] [--rate 500] [--seconds 10]
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { seedFleet, waitForDefaultServiceAccount } from '../hack/fleet.js';
 import { KubeClient } from '../src/kube/client.js';
-import { Conflict } from '../src/kube/errors.js';
 import { ROOT, startBenchCluster, type BenchCluster } from './cluster.js';
-
-const CLK_TCK = 100;
-
-interface Sample {
-  program: string;
-  syncMs: number;
-  cpuS: number;
-  rssMb: number;
-  objects: string;
-}
-
-function procStats(pid: number): { cpuS: number; rssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return { cpuS, rssMb: rssKb / 1024 };
-}
-
-/** Starts a program and resolves when `isSynced` sees a line of its output; then samples CPU and RSS. */
-async function measure(program: string, command: string[], isSynced: (line: string) => string | undefined): Promise<{ sample: Sample; child: ChildProcess; lines: string[] }> {
-  const started = performance.now();
-  const child = spawn(process.execPath, command, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const objects = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${program} did not sync in 180 s`)), 180_000);
-    let buf = '';
-    const onData = (chunk: Buffer): void => {
-      buf += chunk.toString('utf8');
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        const found = isSynced(line);
-        if (found !== undefined) {
-          clearTimeout(timer);
-          resolve(found);
-        }
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${program} exited with ${code}:\n${lines.slice(-20).join('\n')}`)));
-  });
-  const syncMs = performance.now() - started;
-  const pid = child.pid ?? 0;
-  const { cpuS } = procStats(pid);
-  await new Promise((r) => setTimeout(r, 2000));
-  const { rssMb } = procStats(pid);
-  return { sample: { program, syncMs, cpuS, rssMb, objects }, child, lines };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-const baselineSynced = (line: string): string | undefined => (line.startsWith('synced ') ? line.split(' ').slice(2).join(' ') : undefined);
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-async function metricSum(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.split(' ').pop());
-  return sum;
-}
-
-/**
- * Creates Pods at `rate`/s for `seconds` and, in parallel, reads dcp's /metrics and the policy status as
- * fast as they answer: the delay of the k-th create is when a reader first saw ≥ base + k Pods minus when
- * the API server acknowledged it.
- */
-async function changeLatency(client: KubeClient, metricsPort: number, rate: number, seconds: number): Promise<{ achieved: number; metrics: number[]; status: number[] }> {
-  const base = await metricSum(metricsPort, 'dcp_inventory_pods');
-  const total = rate * seconds;
-  const acks: number[] = [];
-  const seenMetrics: number[] = [];
-  const seenStatus: number[] = [];
-  let done = false;
-  const reader = async (read: () => Promise<number>, seen: number[]): Promise<void> => {
-    while (!done || seen.length < acks.length) {
-      const n = (await read()) - base;
-      const t = performance.now();
-      while (seen.length < n) seen.push(t);
-      // Every 10 ms: fine enough to measure, light enough not to be the load being measured.
-      await new Promise((r) => setTimeout(r, 10));
-      if (done && performance.now() - (acks[acks.length - 1] ?? 0) > 15_000) break;
-    }
-  };
-  const readStatus = async (): Promise<number> => {
-    const p = (await client.json({ path: '/apis/datacollection.arc.io/v1alpha1/datacollectionpolicies/default' })) as { status?: { inventory?: { pods?: number } } };
-    return p.status?.inventory?.pods ?? 0;
-  };
-  const readers = [reader(() => metricSum(metricsPort, 'dcp_inventory_pods'), seenMetrics), reader(readStatus, seenStatus)];
-  const started = performance.now();
-  let next = 0;
-  const workers = Array.from({ length: 16 }, async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= total) return;
-      const due = started + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      try {
-        await client.json({ method: 'POST', path: '/api/v1/namespaces/bench/pods', body: { metadata: { name: `lat-${i}` }, spec: { nodeName: 'fleet-0000', containers: [{ name: 'c', image: 'x' }] } } });
-      } catch (err) {
-        if (!(err instanceof Conflict)) throw err;
-      }
-      acks.push(performance.now());
-    }
-  });
-  await Promise.all(workers);
-  const achieved = total / ((performance.now() - started) / 1000);
-  done = true;
-  acks.sort((a, b) => a - b);
-  await Promise.all(readers);
-  const delays = (seen: number[]) => acks.map((a, k) => (seen[k] ?? NaN) - a).filter((d) => Number.isFinite(d)).sort((a, b) => a - b);
-  return { achieved, metrics: delays(seenMetrics), status: delays(seenStatus) };
-}
+import { baselineSynced, changeLatency, measure, percentile, stop, type Sample } from './measure.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -1,11 +1,11 @@
 // Measures the initial sync of all Pods and Nodes: the operator's reflectors, the makeInformer baseline, or a counts-only floor.
-//   node --expose-gc dist/bench/watch-sync.js --kubeconfig F [--mode reflector|informer|floor] [--page-size 500]
+//   node --expose-gc dist/bench/watch-sync.js --kubeconfig F [--mode reflector|informer|floor] [--wire protobuf|json] [--page-size 500]
 // Prints one JSON line: sync seconds, CPU seconds to sync, RSS and live heap after sync (after a GC).
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { KubeClient, readJson } from '../src/kube/client.js';
 import { asRecord, asString } from '../src/kube/resource.js';
-import { projectNode, projectPod } from '../src/collectors/projections.js';
+import { NODE_FIELDS, POD_FIELDS, projectNode, projectPod } from '../src/collectors/projections.js';
 import { nodeCache, podCache } from '../src/runtime/caches.js';
 import { Tally } from '../src/runtime/aggregate.js';
 
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     kubeconfig: { type: 'string' },
     mode: { type: 'string', default: 'reflector' },
     'page-size': { type: 'string', default: '500' },
+    wire: { type: 'string', default: 'protobuf' },
     settle: { type: 'string', default: '2000' },
   },
 });
@@ -58,12 +59,12 @@ async function measure(mode: string, sync: () => Promise<{ pods: number; nodes: 
 
 /** The operator's way: paged lists into projections, then watches; counts kept by tallies. */
 async function reflector(signal: AbortSignal): Promise<Result> {
-  const client = new KubeClient(kc);
-  const pods = podCache(client, projectPod, { pageSize });
-  const nodes = nodeCache(client, projectNode, { pageSize });
+  const client = new KubeClient(kc, { wire: values.wire === 'json' ? 'json' : 'protobuf' });
+  const pods = podCache(client, projectPod, { pageSize, fields: POD_FIELDS });
+  const nodes = nodeCache(client, projectNode, { pageSize, fields: NODE_FIELDS });
   const phases = new Tally<{ phase: string }>((p) => p.phase);
   phases.attach(pods.store);
-  return measure('reflector', async () => {
+  return measure(`reflector-${client.wire}`, async () => {
     void pods.start(signal);
     void nodes.start(signal);
     await Promise.all([pods.store.waitUntilSynced(signal), nodes.store.waitUntilSynced(signal)]);

@@ -1,6 +1,8 @@
 // Captures real protobuf and JSON bytes from a local API server into test/fixtures/wire/ for the protobuf reader's unit tests.
-//   node dist/hack/capture-wire-fixtures.js --kubeconfig .dev/kubeconfig [--out test/fixtures/wire]
-// Creates a few objects in namespace wire-fixtures (and two Nodes), reads them both ways, deletes them.
+//   node dist/hack/capture-wire-fixtures.js --kubeconfig .dev/kubeconfig --cluster NAME [--out test/fixtures/wire]
+// Creates a few objects in namespace wire-fixtures (and two Nodes), reads them both ways, deletes them. With --cluster (a
+// hack/cluster/cluster.sh cluster), it also compacts etcd and restarts the API server, to capture a watch's 410 ERROR event.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -61,6 +63,16 @@ async function remove(client: KubeClient, path: string): Promise<void> {
 }
 
 async function seed(client: KubeClient): Promise<void> {
+  // A previous capture's namespace may still be terminating.
+  for (let i = 0; i < 120; i++) {
+    try {
+      await client.json({ path: `/api/v1/namespaces/${NS}` });
+      await new Promise((r) => setTimeout(r, 500));
+    } catch (err) {
+      if (err instanceof NotFound) break;
+      throw err;
+    }
+  }
   await create(client, '/api/v1/namespaces', { metadata: { name: NS } });
   await waitForDefaultServiceAccount(client, NS);
   for (const i of [0, 1]) {
@@ -90,7 +102,7 @@ async function seed(client: KubeClient): Promise<void> {
     reason: 'KernelOops',
     note: 'kernel: BUG at 10.0.0.4',
     type: 'Warning',
-    regarding: { kind: 'Node', name: 'wire-0000', uid: 'wire-0000', apiVersion: 'v1' },
+    regarding: { kind: 'Pod', name: 'web-0', namespace: NS, apiVersion: 'v1' },
   });
   // Written through core/v1 as old clients do: deprecated fields set, no eventTime.
   await create(client, `/api/v1/namespaces/${NS}/events`, {
@@ -117,8 +129,24 @@ async function seed(client: KubeClient): Promise<void> {
   await new Promise((r) => setTimeout(r, 3000));
 }
 
+async function compactAndRestart(client: KubeClient, cluster: string): Promise<void> {
+  const sh = (...args: string[]): string => execFileSync(resolve('hack/cluster/cluster.sh'), args, { encoding: 'utf8' });
+  const status = JSON.parse(sh('kwokctl', cluster, 'etcdctl', 'endpoint', 'status', '-w', 'json')) as Array<{ Status: { header: { revision: number } } }>;
+  sh('kwokctl', cluster, 'etcdctl', 'compact', String(status[0]?.Status.header.revision ?? 0));
+  sh('stop', cluster);
+  sh('start', cluster);
+  for (let i = 0; i < 120; i++) {
+    try {
+      await client.json({ path: '/readyz' });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { kubeconfig: { type: 'string' }, out: { type: 'string', default: 'test/fixtures/wire' } } });
+  const { values } = parseArgs({ options: { kubeconfig: { type: 'string' }, cluster: { type: 'string' }, out: { type: 'string', default: 'test/fixtures/wire' } } });
   const kc = new KubeConfig();
   if (values.kubeconfig !== undefined) kc.loadFromFile(values.kubeconfig);
   else kc.loadFromDefault();
@@ -157,7 +185,8 @@ async function main(): Promise<void> {
     if (!pbw.contentType.includes('stream=watch')) throw new Error(`watch answered ${pbw.contentType}`);
     write('pods.watch.pb', pbw.body);
     write('pods.watch.json', jsw.body);
-    // A watch from a resourceVersion long compacted away: the server answers with an ERROR event (410).
+    // A watch from a resourceVersion compacted away: the server answers with an ERROR event (410).
+    if (values.cluster !== undefined) await compactAndRestart(client, values.cluster);
     write('pods.watch-expired.pb', (await bytes(client, { path: podsPath, query: { watch: '1', resourceVersion: '1' }, accept: ACCEPT_PROTOBUF }, 3000)).body);
   } finally {
     await remove(client, `/api/v1/namespaces/${NS}`);

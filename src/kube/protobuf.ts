@@ -80,6 +80,11 @@ export function decodeMessage(buf: Buffer, start: number, end: number, set: Fiel
   }
 }
 
+/** Like decodeMessage, on a reader already at the message's first byte (one reader for a whole list). */
+export function decodeAt(r: BinaryReader, buf: Buffer, end: number, set: FieldSet): Record<string, unknown> {
+  return readFields(r, buf, end, set);
+}
+
 export function asMalformed(err: unknown): MalformedResponse {
   if (err instanceof MalformedResponse) return err;
   return new MalformedResponse(`protobuf: ${err instanceof Error ? err.message : String(err)}`);
@@ -170,6 +175,8 @@ function readValue(r: BinaryReader, buf: Buffer, wt: WireType, limit: number, ty
     case 'microtime': {
       const [, e] = delimited(r, wt, limit);
       const t = readFields(r, buf, e, TIME);
+      // The zero time is written as an empty message (metav1.Time.Marshal); JSON writes it as null.
+      if (t['seconds'] === undefined && t['nanos'] === undefined) return undefined;
       const seconds = typeof t['seconds'] === 'number' ? t['seconds'] : 0;
       const nanos = typeof t['nanos'] === 'number' ? t['nanos'] : 0;
       if (seconds === ZERO_TIME_SECONDS && nanos === 0) return undefined;

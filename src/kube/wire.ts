@@ -2,7 +2,7 @@
 import type { BinaryReader } from '@bufbuild/protobuf/wire';
 import { MalformedResponse } from './errors.js';
 import { LineSplitter, parseWatchEvent, type WatchEvent, type WatchEventType } from './json-lines.js';
-import { asMalformed, decodeMessage, delimited, field, fields, readerOf, repeated, skip, type FieldSet } from './protobuf.js';
+import { asMalformed, decodeAt, decodeMessage, delimited, field, fields, readerOf, repeated, skip, type FieldSet } from './protobuf.js';
 import { asRecord, asString } from './resource.js';
 import { parseJsonBody } from './client.js';
 
@@ -62,9 +62,8 @@ export function decodeListPage(body: Buffer, contentType: string | undefined, it
         resourceVersion = meta.resourceVersion;
         continueToken = meta.continueToken;
       } else if (no === 2) {
-        const [s, e] = delimited(r, wt, end);
-        items.push(decodeMessage(body, s, e, itemFields));
-        r.pos = e;
+        const [, e] = delimited(r, wt, end);
+        items.push(decodeAt(r, body, e, itemFields));
       } else {
         skip(r, wt, end);
       }
@@ -93,13 +92,18 @@ const LIST_META: FieldSet = fields([
  * MalformedResponse when the bytes do not start with the envelope.
  */
 export function unwrap(buf: Buffer, start: number, end: number): [number, number] {
+  return unwrapUpTo(buf, start, end, end);
+}
+
+/** unwrap, but the object may run past `end` up to `limit` (a page's first bytes: its object is not all there yet). */
+function unwrapUpTo(buf: Buffer, start: number, end: number, limit: number): [number, number] {
   if (end - start < MAGIC.length || MAGIC.compare(buf, start, start + MAGIC.length) !== 0) {
     throw new MalformedResponse('protobuf object does not start with the k8s envelope');
   }
   const r = readerOf(buf, start + MAGIC.length, end);
   while (r.pos < end) {
     const [no, wt] = r.tag();
-    if (no === 2) return delimited(r, wt, end);
+    if (no === 2) return delimited(r, wt, limit);
     skip(r, wt, end);
   }
   throw new MalformedResponse('protobuf envelope holds no object');
@@ -111,8 +115,7 @@ export function unwrap(buf: Buffer, start: number, end: number): [number, number
  */
 export function peekContinueProtobuf(prefix: Buffer): string | undefined | null {
   try {
-    const [start, end] = unwrap(prefix, 0, prefix.length);
-    void end;
+    const [start] = unwrapUpTo(prefix, 0, prefix.length, Number.MAX_SAFE_INTEGER);
     const r = readerOf(prefix, start, prefix.length);
     const [no, wt] = r.tag();
     if (no !== 1) return undefined;

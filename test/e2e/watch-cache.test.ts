@@ -4,7 +4,8 @@ import { Registry } from 'prom-client';
 import { KubeClient, type KubeRequest, type KubeTransport, type ResponseStream } from '../../src/kube/client.js';
 import { TransportError } from '../../src/kube/errors.js';
 import { asRecord, asString, collectionPath, metadataOf, objectKey } from '../../src/kube/resource.js';
-import { projectEvent, projectTlsSecret } from '../../src/kube/projections.js';
+import { EVENT_FIELDS, projectEvent, projectTlsSecret, TLS_SECRET_FIELDS } from '../../src/kube/projections.js';
+import { field, fields, map, objectFields, objectMeta, type FieldSet } from '../../src/kube/protobuf.js';
 import { eventCache, tlsSecretCache } from '../../src/runtime/caches.js';
 import { Reflector, type ReflectorOptions } from '../../src/runtime/reflector.js';
 import type { ChangeType, ReadStore } from '../../src/runtime/store.js';
@@ -60,6 +61,14 @@ function projectPodView(obj: unknown): PodView | undefined {
     rev: asString(asRecord(meta?.['labels'])?.['rev']) ?? '',
   };
 }
+
+/** The protobuf fields projectPodView reads, by collection: status.phase is field 1 of PodStatus and NamespaceStatus, 3 of NodeStatus. */
+const VIEW_META = objectMeta([[11, map('labels', 'string', ['rev'])]]);
+const VIEW_FIELDS: Readonly<Record<string, FieldSet>> = {
+  '/api/v1/pods': objectFields(VIEW_META, [[3, field('status', fields([[1, field('phase', 'string')]]))]]),
+  '/api/v1/namespaces': objectFields(VIEW_META, [[3, field('status', fields([[1, field('phase', 'string')]]))]]),
+  '/api/v1/nodes': objectFields(VIEW_META, [[3, field('status', fields([[3, field('phase', 'string')]]))]]),
+};
 
 /** A fresh paged list, projected the same way: what the cache must equal. */
 async function freshList<T>(client: KubeClient, path: string, project: (o: unknown) => T | undefined): Promise<Record<string, T>> {
@@ -129,7 +138,9 @@ function startReflector<T>(c: TestCluster, options: Omit<ReflectorOptions<T>, 't
   const changes: Array<[ChangeType, string]> = [];
   const errors: Array<[string, Error]> = [];
   const registry = new Registry();
-  const reflector = new Reflector<T>({ registry, ...options, transport, onError: (err, reason) => errors.push([reason, err]) });
+  // Protobuf, as the operator reads these resources; the JSON path runs in watch-protobuf.test.ts.
+  const viewFields = VIEW_FIELDS[options.path];
+  const reflector = new Reflector<T>({ registry, ...(viewFields !== undefined ? { fields: viewFields } : {}), ...options, transport, onError: (err, reason) => errors.push([reason, err]) });
   reflector.store.subscribe((type, key) => changes.push([type, key]));
   const ctl = new AbortController();
   const done = reflector.start(ctl.signal);
@@ -327,8 +338,8 @@ describe('watch caches on the real API server', function () {
     const registry = new Registry();
     const ctl = new AbortController();
     const transport = new KubeClient(c.kc);
-    const events = eventCache(transport, projectEvent, { namespace: ns, registry });
-    const secrets = tlsSecretCache(transport, ns, projectTlsSecret, { registry });
+    const events = eventCache(transport, projectEvent, { namespace: ns, registry, fields: EVENT_FIELDS });
+    const secrets = tlsSecretCache(transport, ns, projectTlsSecret, { registry, fields: TLS_SECRET_FIELDS });
     const runs = [events.start(ctl.signal), secrets.start(ctl.signal)];
     try {
       await Promise.all([events.store.waitUntilSynced(), secrets.store.waitUntilSynced()]);

@@ -117,7 +117,13 @@ export class TestCluster {
   /** Applies the CRD and waits until it is Established. */
   async ensureCrd(): Promise<void> {
     await this.kubectlOk(['apply', '-f', CRD_DIR]);
-    await this.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/datacollectionpolicies.datacollection.arc.io']);
+    // Right after a create, kubectl wait can read a CRD with no status yet and fail at once ("accessor error"): ask again.
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/datacollectionpolicies.datacollection.arc.io']);
+      if (r.code === 0) return;
+      if (attempt >= 5 || !r.stderr.includes('accessor error')) throw new Error(`kubectl wait for the CRD failed (${r.code}): ${r.stderr}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
   }
 
   /** The CRD installed, the operator namespace present and no policy yet: where every operator test starts. */

@@ -33,7 +33,7 @@ describe('faults: the control plane stopped and started at random moments', func
       }),
     );
     await readyAtGeneration(c);
-    churn = new Churn({ transport: new KubeClient(c.kc), random, namespace: ns, secretNamespace: 'dcp-system', prefix: `faults-${c.runId}`, label: { [RUN_LABEL]: c.runId } });
+    churn = new Churn({ transport: new KubeClient(c.kc), random: seeded(SEED + 100), namespace: ns, secretNamespace: 'dcp-system', prefix: `faults-${c.runId}`, label: { [RUN_LABEL]: c.runId } });
   });
 
   after(async function () {

@@ -13,7 +13,11 @@ export const SEED = Number(process.env.FAULT_SEED ?? Math.floor(Math.random() * 
 /** Longest downtime of a fault, in seconds: short in the smoke, up to 30 s in `make faults`. */
 export const MAX_DOWN_S = Math.max(1, Number(process.env.FAULT_MAX_DOWN_S ?? 3));
 
-/** mulberry32: small, fast and good enough to choose moments; one per scenario so scenarios do not disturb each other. */
+/**
+ * mulberry32: small, fast and good enough to choose moments. One stream per scenario for its choices
+ * (moments, downtimes, fault kinds) and another for its churn, so the choices repeat exactly under a
+ * seed however many churn steps happened to fit between them.
+ */
 export function seeded(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -54,7 +54,7 @@ describe('faults: the operator SIGKILLed at random moments while appending and d
       }),
     );
     await readyAtGeneration(c);
-    churn = new Churn({ transport: new KubeClient(c.kc), random, namespace: ns, secretNamespace: 'dcp-system', prefix: `faults-kill-${c.runId}`, label: { [RUN_LABEL]: c.runId } });
+    churn = new Churn({ transport: new KubeClient(c.kc), random: seeded(SEED + 101), namespace: ns, secretNamespace: 'dcp-system', prefix: `faults-kill-${c.runId}`, label: { [RUN_LABEL]: c.runId } });
   });
 
   after(async function () {

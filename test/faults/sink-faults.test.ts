@@ -1,0 +1,187 @@
+// Fault scenario: the sink's receiver fails at random (500, 429 with Retry-After, slow answers, connections cut mid-response, down) under churn; Retry-After is honoured and everything stored arrives once it recovers.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import type { DcpEvent } from '../../src/api/event.js';
+import { KubeClient } from '../../src/kube/client.js';
+import { cluster, needsLocalControlPlane, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
+import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
+import { applyOk, eventsOfBody, policyYaml, readyAtGeneration, REGION, storeIds } from '../e2e/pipeline-helpers.js';
+import { between, Churn, MAX_DOWN_S, report, ROUNDS, SEED, seeded, sleep, vitals } from './campaign.js';
+
+export type ReceiverFault = 'error500' | 'throttle429' | 'slow' | 'cut';
+const FAULTS: readonly ReceiverFault[] = ['error500', 'throttle429', 'slow', 'cut'];
+const RETRY_AFTER_S = 2;
+
+/** A real HTTP receiver whose answers a test switches: 200, 500, 429 with Retry-After, 5 s late, or a connection cut mid-response. */
+class FaultyReceiver {
+  fault: ReceiverFault | undefined;
+  readonly accepted: DcpEvent[] = [];
+  requests = 0;
+  /** When the last 429 was answered, and the shortest time from one to the next request. */
+  private last429At: number | undefined;
+  minGapAfter429Ms = Infinity;
+  port = 0;
+  private readonly server: Server = createServer((req, res) => this.handle(req, res));
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      this.requests++;
+      const now = Date.now();
+      if (this.last429At !== undefined) {
+        this.minGapAfter429Ms = Math.min(this.minGapAfter429Ms, now - this.last429At);
+        this.last429At = undefined;
+      }
+      const accept = (): void => {
+        this.accepted.push(...eventsOfBody(Buffer.concat(chunks).toString('utf8')));
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      };
+      switch (this.fault) {
+        case 'error500':
+          res.writeHead(500).end('{"error":"internal"}');
+          return;
+        case 'throttle429':
+          this.last429At = now;
+          res.writeHead(429, { 'retry-after': String(RETRY_AFTER_S) }).end('{"error":"slow down"}');
+          return;
+        case 'slow':
+          // Accepted, but late: the sender must not send the same batch again while this one is in flight.
+          setTimeout(accept, 5000);
+          return;
+        case 'cut':
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+          res.write('{"partial":');
+          res.socket?.destroy();
+          return;
+        default:
+          accept();
+      }
+    });
+  }
+
+  ids(): Set<string> {
+    return new Set(this.accepted.map((e) => e.id));
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('faults: the sink receiver failing at random', function () {
+  this.timeout(120_000 + ROUNDS * (MAX_DOWN_S * 1000 + 60_000));
+  const random = seeded(SEED + 2);
+  let c: TestCluster;
+  let op: OperatorProcess;
+  let receiver: FaultyReceiver;
+  let churn: Churn;
+  let ns: string;
+
+  before(async function () {
+    c = cluster();
+    needsLocalControlPlane(this, 'kwok Nodes come and go under churn');
+    killAllOperators();
+    await c.resetPolicy();
+    ns = `faults-sink-${c.runId}`;
+    await c.ensureNamespace(ns);
+    receiver = new FaultyReceiver();
+    await receiver.start();
+    op = new OperatorProcess(c.kubeconfigPath);
+    await op.started();
+    await applyOk(
+      c,
+      policyYaml({
+        categories: { controlPlane: { intervalSeconds: 10 }, billing: { intervalSeconds: 10 } },
+        export: { sinks: [{ name: 'regional', type: 'http', url: `http://127.0.0.1:${receiver.port}/ingest`, region: REGION }] },
+      }),
+    );
+    await readyAtGeneration(c);
+    churn = new Churn({ transport: new KubeClient(c.kc), random: seeded(SEED + 102), namespace: ns, secretNamespace: 'dcp-system', prefix: `faults-sink-${c.runId}`, label: { [RUN_LABEL]: c.runId } });
+  });
+
+  after(async function () {
+    await churn?.stop();
+    await op?.stop();
+    op?.cleanup();
+    killAllOperators();
+    await receiver?.close();
+    if (c?.owned) {
+      await c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
+      await c.kubectl(['delete', 'namespace', ns, '--wait=false']);
+      await c.kubectl(['delete', 'nodes', '-l', `${RUN_LABEL}=${c.runId}`, '--wait=false']);
+      await c.kubectl(['-n', 'dcp-system', 'delete', 'secret', `faults-sink-${c.runId}-tls`, '--ignore-not-found']);
+    }
+  });
+
+  it(`catches up after each of ${ROUNDS} receiver faults and honours Retry-After (seed ${SEED})`, async function () {
+    churn.start();
+    let maxRecoveryMs = 0;
+    let maxRssMb = 0;
+    let maxSockets = 0;
+    const injected: ReceiverFault[] = [];
+    const offset = Math.floor(random() * FAULTS.length);
+    for (let round = 1; round <= ROUNDS; round++) {
+      await sleep(between(random, 500, 3000));
+      // Every kind comes up once before any repeats, so even the 2-round smoke sees two kinds.
+      const fault = FAULTS[(round - 1 + offset) % FAULTS.length] ?? 'error500';
+      injected.push(fault);
+      receiver.fault = fault;
+      await sleep(between(random, 2000, Math.max(2000, MAX_DOWN_S * 1000)));
+      receiver.fault = undefined;
+      const healedAt = Date.now();
+      await churn.pause();
+      // Recovered: everything stored so far has arrived.
+      await waitFor(async () => {
+        const delivered = receiver.ids();
+        return [...(await storeIds(op.dataDir))].every((id) => delivered.has(id));
+      }, 90_000, `the sink to catch up after ${fault}`, 250);
+      maxRecoveryMs = Math.max(maxRecoveryMs, Date.now() - healedAt);
+      const v = vitals(op.child.pid ?? 0);
+      maxRssMb = Math.max(maxRssMb, v.rssMb);
+      maxSockets = Math.max(maxSockets, v.sockets);
+      churn.resume();
+    }
+    await churn.stop();
+    let stored = new Set<string>();
+    let lost: string[] = [];
+    await waitFor(
+      async () => {
+        stored = await storeIds(op.dataDir);
+        const delivered = receiver.ids();
+        lost = [...stored].filter((id) => !delivered.has(id));
+        return lost.length === 0;
+      },
+      60_000,
+      'the sink to have every stored event',
+      500,
+    ).catch(() => undefined);
+    const delivered = receiver.ids().size;
+    report({
+      scenario: 'sink-faults',
+      rounds: ROUNDS,
+      faults: injected.length,
+      churn: churn.total,
+      churnFailed: churn.counts.failed,
+      events: stored.size,
+      delivered,
+      lost: lost.length,
+      duplicated: receiver.accepted.length - delivered,
+      maxRecoveryMs,
+      maxRssMb,
+      maxSockets,
+    });
+    console.log(`      faults injected: ${injected.join(', ')}; requests ${receiver.requests}; shortest wait after a 429: ${Number.isFinite(receiver.minGapAfter429Ms) ? `${receiver.minGapAfter429Ms} ms` : 'no 429 answered'}`);
+    expect(lost, 'stored events the sink never accepted').to.deep.equal([]);
+    // Retry-After: 2 s; a little slack for the clock of the two sides.
+    if (Number.isFinite(receiver.minGapAfter429Ms)) expect(receiver.minGapAfter429Ms).to.be.at.least(RETRY_AFTER_S * 1000 - 100);
+  });
+});

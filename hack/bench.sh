@@ -10,3 +10,5 @@ for b in dist/bench/store-*.js; do
   echo "==> $(basename "$b" .js)"
   node "$b"
 done
+echo "==> audit exporter throughput (webhook → file, azureBlob on Azurite; outage drain)"
+node dist/bench/audit-throughput.js

@@ -99,7 +99,7 @@ bin/.promtool-stamp: hack/prometheus/go.mod hack/prometheus/go.sum hack/build-to
 	@touch $@
 
 .PHONY: tools
-tools: bin/.helm-stamp bin/.oci-build-stamp bin/.otelcol-stamp ## Build the pinned Go tools (helm, oci-build, otelcol) into bin/ (cached)
+tools: bin/.helm-stamp bin/.oci-build-stamp bin/.otelcol-stamp bin/.promtool-stamp ## Build the pinned Go tools (helm, oci-build, otelcol, promtool) into bin/ (cached)
 
 .PHONY: dev-cluster-up
 dev-cluster-up: cluster ## Start a local cluster with the CRD installed; writes .dev/kubeconfig

@@ -12,7 +12,7 @@ if [ "$mode" = all ]; then
   echo "==> installing and building (npm ci, TypeScript, cluster binaries: minutes on a fresh machine)"
   if ! make -s install-deps build; then record build 0 1; node hack/summary.mjs "$results"; exit 1; fi
   if [ -z "${E2E_KUBECONFIG:-}" ] && ! make -s cluster; then record cluster 0 1; node hack/summary.mjs "$results"; exit 1; fi
-  echo "==> pinned Go tools (helm, oci-build, otelcol: cached in bin/ after the first build)"
+  echo "==> pinned Go tools (helm, oci-build, otelcol, promtool: cached in bin/ after the first build)"
   if ! make -s tools; then record tools 0 1; node hack/summary.mjs "$results"; exit 1; fi
   echo "==> lint"
   if npx eslint .; then record lint 1 0; else record lint 0 1; fi

@@ -153,9 +153,15 @@ describe('billing across restarts and leader changes of dcp run', function () {
       expect(intervals[i]?.intervalStart, 'a gap or overlap between intervals').to.equal(intervals[i - 1]?.intervalEnd);
     }
     for (const i of intervals) expect(Date.parse(i.intervalEnd) - Date.parse(i.intervalStart)).to.equal(INTERVAL_S * 1000);
-    // Quantities follow the vCore history. The first interval is only partly observed; changes are seen
-    // within a fraction of a second of the test making them, which moves an average by at most ~0.1.
-    for (const row of table.slice(1)) expect(Math.abs(row.quantity - row.expected), `interval ${row.start}`).to.be.lessThan(0.1);
-    expect(table[0]?.quantity).to.be.at.most(base + 1e-9);
+    // Quantities follow the vCore history. Intervals that began before the test saw the meter running are
+    // only partly known to the test (on a loaded machine the meter starts seconds before its state shows):
+    // they can only be bounded. Changes are seen within a fraction of a second of the test making them,
+    // which moves an average by at most ~0.1.
+    const firstKnown = steps[0]?.t ?? 0;
+    table.forEach((row, i) => {
+      const startedBeforeKnown = Date.parse(intervals[i]?.intervalStart ?? '') < firstKnown;
+      if (startedBeforeKnown) expect(row.quantity, `interval ${row.start}`).to.be.at.most(base + 1e-9);
+      else expect(Math.abs(row.quantity - row.expected), `interval ${row.start}`).to.be.lessThan(0.1);
+    });
   });
 });

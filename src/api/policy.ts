@@ -289,7 +289,7 @@ export const PolicySpecSchema = Type.Object(
   } satisfies KubeOptions,
 );
 
-export const CONDITION_TYPES = ['Accepted', 'Ready', 'RegionEnforced', 'RetentionEnforced', 'AuditExportReady', 'StoreWritable'] as const;
+export const CONDITION_TYPES = ['Accepted', 'Ready', 'RegionEnforced', 'RetentionEnforced', 'AuditExportReady', 'StoreWritable', 'APIServerResponsive'] as const;
 
 export const ConditionSchema = Type.Object(
   {
@@ -320,7 +320,7 @@ export const PolicyStatusSchema = Type.Object(
     observedGeneration: Type.Optional(Type.Integer({ description: 'The spec generation the status reflects.', format: 'int64' })),
     conditions: Type.Optional(
       Type.Array(ConditionSchema, {
-        description: 'Accepted, Ready, RegionEnforced, RetentionEnforced, AuditExportReady, StoreWritable.',
+        description: 'Accepted, Ready, RegionEnforced, RetentionEnforced, AuditExportReady, StoreWritable, APIServerResponsive.',
         maxItems: 16,
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],

@@ -28,6 +28,7 @@ export interface RunFlags {
   readonly renewDeadlineMs: number;
   readonly retryPeriodMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly apiServerStallMs: number;
   readonly identity: string;
   /** The image of the audit-export extension's Pods; undefined: the operator's own. */
   readonly auditExporterImage?: string;
@@ -54,6 +55,8 @@ export function parseRunValues(values: Record<string, unknown>, positionals: rea
   const renewDeadlineMs = durationFlag('renew-deadline', stringFlag(values, 'renew-deadline') ?? '10s');
   const retryPeriodMs = durationFlag('retry-period', stringFlag(values, 'retry-period') ?? '2s');
   const shutdownTimeoutMs = durationFlag('shutdown-timeout', stringFlag(values, 'shutdown-timeout') ?? '12s');
+  const apiServerStallMs = durationFlag('apiserver-stall-timeout', stringFlag(values, 'apiserver-stall-timeout') ?? '30s');
+  if (apiServerStallMs < 1000) throw new UsageError(`--apiserver-stall-timeout ${stringFlag(values, 'apiserver-stall-timeout') ?? ''} is too short`, 'a healthy API server may take a second to answer; use 1s or more');
   // client-go's rules: a leader must be able to renew before the lease runs out, and retry before the deadline.
   if (renewDeadlineMs >= leaseDurationMs) {
     throw new UsageError(`--renew-deadline ${stringFlag(values, 'renew-deadline') ?? '10s'} is not shorter than --lease-duration ${stringFlag(values, 'lease-duration') ?? '15s'}`, 'a leader must renew before its lease expires');
@@ -83,6 +86,7 @@ export function parseRunValues(values: Record<string, unknown>, positionals: rea
     renewDeadlineMs,
     retryPeriodMs,
     shutdownTimeoutMs,
+    apiServerStallMs,
     identity,
     ...(stringFlag(values, 'audit-exporter-image') ? { auditExporterImage: stringFlag(values, 'audit-exporter-image') } : {}),
     wire,

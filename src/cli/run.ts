@@ -31,6 +31,9 @@ flags:
   --retry-period D      between lease attempts (default 2s)
   --identity S          this replica's identity in the Lease (default hostname plus a random suffix)
   --shutdown-timeout D  exit 1 if stopping takes longer (default 12s)
+  --apiserver-stall-timeout D
+                        an API server that answers nothing for this long is stalled: /readyz
+                        fails and the policy's APIServerResponsive turns False (default 30s)
   --audit-exporter-image I  image of the audit-export extension's Pods (default the operator's own, dcp-operator:0.1.0)
   --wire F              protobuf or json: how Pods, Nodes, Namespaces, Events and Secrets are read
                         (default protobuf: only the fields kept are decoded; custom resources are JSON)
@@ -79,6 +82,7 @@ export const runCommand: Command = {
     'retry-period': { type: 'string', default: '2s' },
     identity: { type: 'string' },
     'shutdown-timeout': { type: 'string', default: '12s' },
+    'apiserver-stall-timeout': { type: 'string', default: '30s' },
     'audit-exporter-image': { type: 'string' },
     wire: { type: 'string', default: 'protobuf' },
   },
@@ -117,6 +121,7 @@ async function runOperator(flags: RunFlags, log: ReturnType<typeof createLogger>
     leaseDurationMs: flags.leaseDurationMs,
     renewDeadlineMs: flags.renewDeadlineMs,
     retryPeriodMs: flags.retryPeriodMs,
+    apiServerStallMs: flags.apiServerStallMs,
     ...(flags.auditExporterImage ? { auditExporterImage: flags.auditExporterImage } : {}),
     wire: flags.wire,
   });

@@ -12,6 +12,7 @@ import type { Clock } from '../runtime/clock.js';
 import { Controller } from '../runtime/controller.js';
 import { Backoff, type BackoffOptions } from '../runtime/backoff.js';
 import { sleep } from '../runtime/clock.js';
+import { ApiServerWatchdog } from '../runtime/apiserver-watchdog.js';
 import { LeaderElector } from '../runtime/leader.js';
 import { storeFailureReason } from '../store/errors.js';
 import { Reflector } from '../runtime/reflector.js';
@@ -42,6 +43,8 @@ export interface OperatorOptions {
   readonly watchBackoff?: BackoffOptions;
   /** Wall clock for collectors and the store. */
   readonly clock?: Clock;
+  /** An API server silent for this long is stalled: /readyz fails, APIServerResponsive turns False. @default 30000 */
+  readonly apiServerStallMs?: number;
   /** Delays between attempts to open the store while leading. @default 1 s doubling to 60 s */
   readonly storeRetry?: { initialMs: number; maxMs: number };
   /** The image of the audit-exporter Pods. @default DEFAULT_IMAGE */
@@ -86,6 +89,9 @@ export class Operator {
   private collection: Collection | undefined;
   /** Why the leader's store did not open, while it retries. */
   private storeOpenError: string | undefined;
+  private readonly watchdog: ApiServerWatchdog;
+  /** The leader's reconcile trigger, while it leads. */
+  private enqueuePolicy: (() => void) | undefined;
   private readonly storeOpenFailures: Counter<'reason'>;
 
   constructor(private readonly options: OperatorOptions) {
@@ -123,6 +129,17 @@ export class Operator {
       namespaces: this.namespaces,
       ...Object.fromEntries(Object.values(this.extension).map((r) => [r.resource, r])),
     } as Record<string, Reflector<unknown>>;
+    this.watchdog = new ApiServerWatchdog({
+      transport: this.transport,
+      caches: Object.values(this.caches),
+      registry,
+      ...(options.apiServerStallMs !== undefined ? { thresholdMs: options.apiServerStallMs } : {}),
+      onChange: (responsive, silentMs) => {
+        if (responsive) log.info('API server answers again', { silentMs });
+        else log.warn('API server stalled: no answer', { silentMs, thresholdMs: options.apiServerStallMs ?? 30_000 });
+        this.enqueuePolicy?.();
+      },
+    });
   }
 
   /**
@@ -156,6 +173,10 @@ export class Operator {
     for (const [name, r] of Object.entries(this.caches)) {
       readyz[`cache-${name}`] = () => (r.store.hasSynced ? undefined : `${name} not synced (${r.health().lastError ?? r.phase})`);
     }
+    readyz['apiserver'] = () => {
+      const state = this.watchdog.state();
+      return state.responsive ? undefined : `no answer from the API server for more than ${state.thresholdMs / 1000}s${state.lastError ? ` (${state.lastError})` : ''}`;
+    };
     // Only the leader writes; a standby's store check passes (it has nothing to write).
     readyz['store'] = () => {
       if (this.storeOpenError !== undefined) return this.storeOpenError;
@@ -173,7 +194,7 @@ export class Operator {
   async run(signal: AbortSignal): Promise<void> {
     const { log } = this.options;
     const started = performance.now();
-    const watches = Object.values(this.caches).map((r) => r.start(signal));
+    const watches = [...Object.values(this.caches).map((r) => r.start(signal)), this.watchdog.run(signal)];
     void this.synced(signal).then(
       () => log.info('caches synced', { ms: Math.round(performance.now() - started), nodes: this.nodes.store.size, pods: this.pods.store.size }),
       () => undefined,
@@ -246,6 +267,7 @@ export class Operator {
       transport: this.transport,
       recorder: this.recorder(),
       collection: { apply: async () => undefined, observe: () => ({ storeUnavailable: { reason, message } }) },
+      apiServer: () => this.watchdog.state(),
       caches: Object.fromEntries(Object.entries(this.caches).map(([name, r]) => [name, r.store])),
       log: this.options.log,
     });
@@ -270,6 +292,7 @@ export class Operator {
     log.info('leading: starting collection', { identity: this.options.identity });
     let controller: Controller | undefined;
     const enqueue = (): void => controller?.enqueue(POLICY_NAME);
+    this.enqueuePolicy = enqueue;
     let collection: Collection | undefined;
     try {
       collection = await this.openCollection(signal, enqueue);
@@ -293,6 +316,7 @@ export class Operator {
       const reconciler = new PolicyReconciler({
         policies: this.policies.store,
         auditExport,
+        apiServer: () => this.watchdog.state(),
         transport: this.transport,
         recorder: this.recorder(),
         collection,
@@ -321,6 +345,7 @@ export class Operator {
     } finally {
       this.collection = undefined;
       this.storeOpenError = undefined;
+      this.enqueuePolicy = undefined;
       await collection?.close();
       this.leading = false;
       log.info('stopped leading: collection closed');

@@ -50,6 +50,8 @@ export interface AuditExportHandle {
 export interface PolicyReconcilerOptions {
   readonly policies: ReadStore<CachedPolicy>;
   readonly auditExport?: AuditExportHandle;
+  /** Whether the API server answers (the operator's stall watchdog). */
+  readonly apiServer?: () => NonNullable<Observed['apiServer']>;
   readonly transport: KubeTransport;
   readonly recorder: EventRecorder;
   readonly collection: CollectionHandle;
@@ -113,6 +115,7 @@ export class PolicyReconciler {
       leading: true,
       unsyncedCaches,
       ...collection.observe(),
+      ...(this.options.apiServer ? { apiServer: this.options.apiServer() } : {}),
       ...(auditExport ? { auditExport } : {}),
       ...(invalidSpec !== undefined ? { invalidSpec } : {}),
     };

@@ -14,6 +14,8 @@ export interface Observed {
   inventory?: { nodes: number; pods: number; vCores: number };
   categories?: PolicyStatus['categories'];
   store?: { events: number; bytes: number; oldestEventTime?: string; rawDaysApplied?: number; error?: string };
+  /** The API server stall watchdog: whether it answers, and since when it has not. */
+  apiServer?: { responsive: boolean; thresholdMs: number; stalledSince?: string; lastError?: string };
   /** Appends or cursor writes are failing now (a full, read-only or forbidden data directory). */
   storeWrite?: { reason: string; message: string; since: number };
   /** The leader could not open the event store (it retries): the errno-like reason and a message. */
@@ -90,6 +92,16 @@ function storeWritableCondition(observed: Observed): DesiredCondition {
   return { type: 'StoreWritable', status: 'True', reason: 'Writable', message: 'appends and cursor writes succeed' };
 }
 
+function apiServerCondition(observed: Observed): DesiredCondition | undefined {
+  const api = observed.apiServer;
+  if (!api) return undefined;
+  const threshold = `${Math.round(api.thresholdMs / 1000)}s`;
+  if (api.responsive) return { type: 'APIServerResponsive', status: 'True', reason: 'Responsive', message: `the API server answers within ${threshold}` };
+  const since = api.stalledSince ? ` since ${api.stalledSince}` : '';
+  const why = api.lastError ? `: ${api.lastError}` : '';
+  return { type: 'APIServerResponsive', status: 'False', reason: 'Stalled', message: `no answer from the API server for more than ${threshold}${since}${why}` };
+}
+
 function readyCondition(others: DesiredCondition[], observed: Observed): DesiredCondition {
   if (!observed.leading) return { type: 'Ready', status: 'Unknown', reason: 'NotLeading', message: 'waiting for the leader' };
   if (observed.unsyncedCaches.length > 0) {
@@ -116,7 +128,8 @@ export function planStatus(policy: DataCollectionPolicy, observed: Observed, now
   } else {
     const spec = policy.spec;
     const accepted: DesiredCondition = { type: 'Accepted', status: 'True', reason: 'Valid', message: 'the spec is valid' };
-    const others = [accepted, regionCondition(spec, observed), retentionCondition(spec, observed), auditCondition(spec, observed), storeWritableCondition(observed)];
+    const apiServer = apiServerCondition(observed);
+    const others = [accepted, regionCondition(spec, observed), retentionCondition(spec, observed), auditCondition(spec, observed), storeWritableCondition(observed), ...(apiServer ? [apiServer] : [])];
     desired = [others[0] as DesiredCondition, readyCondition(others, observed), ...others.slice(1)];
   }
   const status: PolicyStatus = {

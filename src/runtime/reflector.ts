@@ -123,6 +123,8 @@ export class Reflector<T> {
   /** The Accept header of lists and watches, and the fields a protobuf answer is read with. */
   private readonly accept: string;
   private readonly fields: FieldSet | undefined;
+  /** Ends the watch in progress, if any. */
+  private endWatch: ((why: Error) => void) | undefined;
   readonly resource: string;
 
   constructor(private readonly options: ReflectorOptions<T>) {
@@ -213,6 +215,15 @@ export class Reflector<T> {
       this.pending = new Map();
       removeSource();
     }
+  }
+
+  /**
+   * Drops the watch in progress and watches again from the same resourceVersion (after the usual
+   * backoff): for a connection that may have died silently while the API server did not answer.
+   * No relist; a no-op while listing or backing off.
+   */
+  restartWatch(why: Error): void {
+    this.endWatch?.(why);
   }
 
   private lastEventAgeSeconds(): number {
@@ -328,6 +339,7 @@ export class Reflector<T> {
     // One controller per watch: whatever ends this watch (a stop, a stall, a relist decided
     // mid-stream) destroys its connection, so a replaced watch never lingers.
     const ctl = new AbortController();
+    this.endWatch = (why) => ctl.abort(why);
     const onStop = (): void => ctl.abort(signal.reason);
     signal.addEventListener('abort', onStop, { once: true });
     const startedAt = this.clock.now();
@@ -371,6 +383,7 @@ export class Reflector<T> {
     } catch (err) {
       if (!signal.aborted) input = { kind: 'WatchFailed', error: err };
     } finally {
+      this.endWatch = undefined;
       signal.removeEventListener('abort', onStop);
       ctl.abort();
     }

@@ -17,6 +17,8 @@ export interface SizeResult {
   podJsonBytes: number;
   apiServerRssMb: number | undefined;
   runs: Run[];
+  /** Live heap MB after sync and a GC of the Pod and Node caches alone (bench/watch-sync.ts), by mode. */
+  heap?: Record<string, number>;
 }
 
 export interface ScaleResult {
@@ -49,6 +51,21 @@ function table(s: SizeResult): string {
   }
   const ksm = KSM[s.pods];
   if (ksm !== undefined) rows.push(`| kube-state-metrics (PERFORMANCE.md, not this run) | ${ksm.syncS} | ${ksm.cpuS} | ${ksm.rssMb} | | | | | |`);
+  return rows.join('\n');
+}
+
+/** Heap per cached Pod (with its share of Nodes, 1 per 30 Pods): the slope of the live heap between the smallest and largest size. */
+function heapSlopes(result: ScaleResult): string {
+  const withHeap = result.sizes.filter((s) => s.heap !== undefined);
+  if (withHeap.length === 0) return 'not measured';
+  const rows = ['| Pods | ' + Object.keys(withHeap[0]?.heap ?? {}).join(' MB | ') + ' MB |', '|---|' + Object.keys(withHeap[0]?.heap ?? {}).map(() => '---|').join('')];
+  for (const s of withHeap) rows.push(`| ${s.pods} | ${Object.values(s.heap ?? {}).map((v) => f(v, 1)).join(' | ')} |`);
+  const first = withHeap[0];
+  const last = withHeap[withHeap.length - 1];
+  if (first !== undefined && last !== undefined && last.pods > first.pods) {
+    const per = Object.entries(last.heap ?? {}).map(([k, v]) => `${k} ${f(((v - (first.heap?.[k] ?? 0)) * 1024 * 1024) / (last.pods - first.pods), 0)} bytes`);
+    rows.push('', `Live heap per added Pod (and 1/30 of a Node), ${first.pods} → ${last.pods}: ${per.join(', ')}.`);
+  }
   return rows.join('\n');
 }
 
@@ -134,6 +151,13 @@ ${result.stoppedBecause !== undefined ? `\n**The run stopped early:** ${result.s
 ## Results
 
 ${sizes}
+
+## Memory per cached object
+
+The operator's Pod and Node caches alone (\`bench/watch-sync.ts --mode reflector\`, no collection), and the floor, which
+keeps nothing: live heap after sync and a full GC.
+
+${heapSlopes(result)}
 
 ## Targets (issue 17), dcp-protobuf
 

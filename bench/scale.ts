@@ -4,7 +4,7 @@
 // Writes docs/benchmarks.md, bench/results/<date>.json and docs/benchmarks.png.
 //   node dist/bench/scale.js [--sizes 1000,10000,30000,60000,100000] [--churn-seconds 300] [--rate 500] [--latency-seconds 10]
 //                            [--programs dcp-protobuf,dcp-json,informer,floor] [--smoke] [--out-dir .]
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -151,7 +151,9 @@ async function main(): Promise<void> {
         console.log(`    ${JSON.stringify(run)}`);
         runs.push(run);
       }
-      sizes.push({ pods: size, nodes: Math.ceil(size / PODS_PER_NODE), seedSeconds, podJsonBytes, apiServerRssMb: apiServerRssMb(cluster.name), runs });
+      const heap = liveHeap(cluster.kubeconfig);
+      console.log(`    live heap after sync and GC: ${JSON.stringify(heap)}`);
+      sizes.push({ pods: size, nodes: Math.ceil(size / PODS_PER_NODE), seedSeconds, podJsonBytes, apiServerRssMb: apiServerRssMb(cluster.name), runs, heap });
     }
     client.destroy();
   } finally {
@@ -175,6 +177,18 @@ async function main(): Promise<void> {
   writeFileSync(join(docsDir, 'benchmarks.png'), await renderPlot(points, `${result.machine.cpus} cores, load ${loadBefore.map((l) => l.toFixed(1)).join('/')} at start; ${startedAt.toISOString().slice(0, 10)}`));
   writeFileSync(join(docsDir, 'benchmarks.md'), writeReport(result, `bench/results/${stamp}.json`));
   console.log(`wrote ${join(docsDir, 'benchmarks.md')}, docs/benchmarks.png and bench/results/${stamp}.json`);
+}
+
+/** The caches alone (the operator's reflectors for Pods and Nodes, no collection): live heap after a GC, per wire format. */
+function liveHeap(kubeconfig: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const wire of ['protobuf', 'json']) {
+    const line = execFileSync(process.execPath, ['--expose-gc', join(ROOT, 'dist/bench/watch-sync.js'), '--kubeconfig', kubeconfig, '--mode', 'reflector', '--wire', wire], { encoding: 'utf8' });
+    out[`reflector-${wire}`] = (JSON.parse(line.trim().split('\n').pop() ?? '{}') as { heapUsedMB: number }).heapUsedMB;
+  }
+  const floor = execFileSync(process.execPath, ['--expose-gc', join(ROOT, 'dist/bench/watch-sync.js'), '--kubeconfig', kubeconfig, '--mode', 'floor'], { encoding: 'utf8' });
+  out['floor'] = (JSON.parse(floor.trim().split('\n').pop() ?? '{}') as { heapUsedMB: number }).heapUsedMB;
+  return out;
 }
 
 async function runProgram(program: Program, cluster: BenchCluster, client: KubeClient, dataDir: string, pods: number, a: Args, children: Set<ChildProcess>): Promise<Run> {

@@ -119,7 +119,16 @@ async function main(): Promise<void> {
     kc.loadFromFile(cluster.kubeconfig);
     const client = new KubeClient(kc);
     cluster.kubectl(['apply', '-f', join(ROOT, 'crds')]);
-    cluster.kubectl(['wait', '--for=condition=Established', 'crd/datacollectionpolicies.datacollection.arc.io']);
+    // Right after the apply the CRD may have no status yet, which `kubectl wait` reports as an error: ask again.
+    for (let i = 0; ; i++) {
+      try {
+        cluster.kubectl(['wait', '--for=condition=Established', 'crd/datacollectionpolicies.datacollection.arc.io']);
+        break;
+      } catch (err) {
+        if (i >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
     cluster.kubectl(['create', 'namespace', 'dcp-system']);
     cluster.kubectl(['create', 'namespace', 'bench']);
     await waitForDefaultServiceAccount(client, 'bench');
@@ -154,11 +163,30 @@ async function main(): Promise<void> {
       const heap = liveHeap(cluster.kubeconfig);
       console.log(`    live heap after sync and GC: ${JSON.stringify(heap)}`);
       sizes.push({ pods: size, nodes: Math.ceil(size / PODS_PER_NODE), seedSeconds, podJsonBytes, apiServerRssMb: apiServerRssMb(cluster.name), runs, heap });
+      const next = a.sizes[s + 1];
+      if (next !== undefined) await writeOutputs(a, startedAt, loadBefore, sizes, `the run was cut off while growing to or measuring ${next} Pods (results up to ${size} are complete)`);
     }
     client.destroy();
   } finally {
     cleanup();
   }
+  await writeOutputs(a, startedAt, loadBefore, sizes, stoppedBecause);
+}
+
+/** The caches alone (the operator's reflectors for Pods and Nodes, no collection): live heap after a GC, per wire format. */
+function liveHeap(kubeconfig: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const wire of ['protobuf', 'json']) {
+    const line = execFileSync(process.execPath, ['--expose-gc', join(ROOT, 'dist/bench/watch-sync.js'), '--kubeconfig', kubeconfig, '--mode', 'reflector', '--wire', wire], { encoding: 'utf8' });
+    out[`reflector-${wire}`] = (JSON.parse(line.trim().split('\n').pop() ?? '{}') as { heapUsedMB: number }).heapUsedMB;
+  }
+  const floor = execFileSync(process.execPath, ['--expose-gc', join(ROOT, 'dist/bench/watch-sync.js'), '--kubeconfig', kubeconfig, '--mode', 'floor'], { encoding: 'utf8' });
+  out['floor'] = (JSON.parse(floor.trim().split('\n').pop() ?? '{}') as { heapUsedMB: number }).heapUsedMB;
+  return out;
+}
+
+/** Writes the results so far: after every size, so a run cut short still leaves its table and plot. */
+async function writeOutputs(a: Args, startedAt: Date, loadBefore: number[], sizes: SizeResult[], stoppedBecause: string | undefined): Promise<void> {
   const result = {
     date: startedAt.toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
@@ -177,18 +205,6 @@ async function main(): Promise<void> {
   writeFileSync(join(docsDir, 'benchmarks.png'), await renderPlot(points, `${result.machine.cpus} cores, load ${loadBefore.map((l) => l.toFixed(1)).join('/')} at start; ${startedAt.toISOString().slice(0, 10)}`));
   writeFileSync(join(docsDir, 'benchmarks.md'), writeReport(result, `bench/results/${stamp}.json`));
   console.log(`wrote ${join(docsDir, 'benchmarks.md')}, docs/benchmarks.png and bench/results/${stamp}.json`);
-}
-
-/** The caches alone (the operator's reflectors for Pods and Nodes, no collection): live heap after a GC, per wire format. */
-function liveHeap(kubeconfig: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const wire of ['protobuf', 'json']) {
-    const line = execFileSync(process.execPath, ['--expose-gc', join(ROOT, 'dist/bench/watch-sync.js'), '--kubeconfig', kubeconfig, '--mode', 'reflector', '--wire', wire], { encoding: 'utf8' });
-    out[`reflector-${wire}`] = (JSON.parse(line.trim().split('\n').pop() ?? '{}') as { heapUsedMB: number }).heapUsedMB;
-  }
-  const floor = execFileSync(process.execPath, ['--expose-gc', join(ROOT, 'dist/bench/watch-sync.js'), '--kubeconfig', kubeconfig, '--mode', 'floor'], { encoding: 'utf8' });
-  out['floor'] = (JSON.parse(floor.trim().split('\n').pop() ?? '{}') as { heapUsedMB: number }).heapUsedMB;
-  return out;
 }
 
 async function runProgram(program: Program, cluster: BenchCluster, client: KubeClient, dataDir: string, pods: number, a: Args, children: Set<ChildProcess>): Promise<Run> {

@@ -47,7 +47,8 @@ function apiServerRssMb(cluster: string): number | undefined {
 }
 
 async function deleteLatencyPods(client: KubeClient): Promise<void> {
-  await client.json({ method: 'DELETE', path: '/api/v1/namespaces/bench/pods', query: { gracePeriodSeconds: 0 } });
+  // A collection delete answers when all are gone: minutes on a loaded server, with no bytes meanwhile.
+  await client.json({ method: 'DELETE', path: '/api/v1/namespaces/bench/pods', query: { gracePeriodSeconds: 0 }, idleTimeoutMs: 600_000 });
   for (let i = 0; i < 120; i++) {
     const list = (await client.json({ path: '/api/v1/namespaces/bench/pods', query: { limit: 1 } })) as { items: unknown[] };
     if (list.items.length === 0) return;

@@ -289,7 +289,7 @@ export const PolicySpecSchema = Type.Object(
   } satisfies KubeOptions,
 );
 
-export const CONDITION_TYPES = ['Accepted', 'Ready', 'RegionEnforced', 'RetentionEnforced', 'AuditExportReady', 'StoreWritable', 'APIServerResponsive'] as const;
+export const CONDITION_TYPES = ['Accepted', 'Ready', 'RegionEnforced', 'RetentionEnforced', 'AuditExportReady', 'StoreWritable', 'APIServerResponsive', 'Delivering'] as const;
 
 export const ConditionSchema = Type.Object(
   {
@@ -315,12 +315,31 @@ const categoryStatus = (name: string) =>
     ),
   );
 
+export const SINK_STATES = ['Delivering', 'Backlogged', 'Failing'] as const;
+export const SINK_ERROR_CLASSES = ['Refused', 'Rejected', 'Throttled', 'ServerError', 'Timeout', 'Network', 'Unknown'] as const;
+
+export const SinkStatusSchema = Type.Object(
+  {
+    name: Type.String({ description: 'The sink, as spec.export.sinks names it.', maxLength: 63 }),
+    state: StringEnum(SINK_STATES, { description: 'Delivering (nothing waits), Backlogged (catching up), Failing (the last attempt failed).' }),
+    backlogEvents: Type.Integer({ description: 'Routed events stored but not yet accepted, as last measured.', format: 'int64', minimum: 0 }),
+    oldestUndeliveredTime: Type.Optional(Type.String({ description: 'Event time of the oldest event not yet accepted.', format: 'date-time' })),
+    lastSuccessTime: Type.Optional(Type.String({ description: 'When the sink last accepted a batch (or had nothing to accept).', format: 'date-time' })),
+    failingSince: Type.Optional(Type.String({ description: 'While Failing: when the current run of failures began.', format: 'date-time' })),
+    lastErrorClass: Type.Optional(
+      StringEnum(SINK_ERROR_CLASSES, { description: 'While Failing: Refused (401/403, will not heal by retrying), Rejected (other 4xx), Throttled (408/429), ServerError (5xx), Timeout, Network, Unknown.' }),
+    ),
+    lastError: Type.Optional(Type.String({ description: 'While Failing: the last error.', maxLength: 1024 })),
+  },
+  { description: 'Delivery state of one sink.' },
+);
+
 export const PolicyStatusSchema = Type.Object(
   {
     observedGeneration: Type.Optional(Type.Integer({ description: 'The spec generation the status reflects.', format: 'int64' })),
     conditions: Type.Optional(
       Type.Array(ConditionSchema, {
-        description: 'Accepted, Ready, RegionEnforced, RetentionEnforced, AuditExportReady, StoreWritable, APIServerResponsive.',
+        description: 'Accepted, Ready, RegionEnforced, RetentionEnforced, AuditExportReady, StoreWritable, APIServerResponsive, Delivering.',
         maxItems: 16,
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
@@ -361,6 +380,14 @@ export const PolicyStatusSchema = Type.Object(
         { description: 'The embedded event store.' },
       ),
     ),
+    sinks: Type.Optional(
+      Type.Array(SinkStatusSchema, {
+        description: 'Delivery per sink, as the leader sees it.',
+        maxItems: 32,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      } satisfies KubeOptions),
+    ),
     auditExport: Type.Optional(
       Type.Object(
         {
@@ -397,6 +424,7 @@ export const PolicySchema = Type.Object(
 export type PolicySpec = Static<typeof PolicySpecSchema>;
 export type PolicyStatus = Static<typeof PolicyStatusSchema>;
 export type Condition = Static<typeof ConditionSchema>;
+export type SinkStatus = Static<typeof SinkStatusSchema>;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 export type Sink = Static<typeof SinkSchema>;
 export type SinkType = Sink['type'];

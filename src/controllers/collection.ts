@@ -53,6 +53,8 @@ export interface CollectionOptions {
   readonly onChange: () => void;
   /** Where collectors report objects they cannot read (counted, and a Warning Event on the object). */
   readonly skipped?: SkippedObjects;
+  /** A sink failing for longer than this turns Delivering False. @default 300000 */
+  readonly sinkFailingThresholdMs?: number;
   /** Retention sweep period. @default 10 minutes */
   readonly sweepIntervalMs?: number;
 }
@@ -106,6 +108,7 @@ export class Collection {
       policy: () => ({ region: this.spec?.region ?? 'eastus', export: { forwardAggregatesToCentral: this.spec?.export.forwardAggregatesToCentral ?? false } }),
       log: options.log,
       registry: options.registry,
+      onStateChange: () => options.onChange(),
     });
   }
 
@@ -301,6 +304,7 @@ export class Collection {
         ...(this.retentionError ? { error: this.retentionError } : {}),
       },
       ...(this.writeFailure() ? { storeWrite: this.writeFailure() } : {}),
+      delivery: { sinks: this.dispatcher.deliveries(), failingThresholdMs: this.options.sinkFailingThresholdMs ?? 300_000 },
     };
   }
 

@@ -1,6 +1,6 @@
 // Plans the policy's status from what the operator observes (pure): conditions, inventory, store, audit export.
 import { applyConditions, type DesiredCondition } from '../api/conditions.js';
-import type { AuditExportStatus, DataCollectionPolicy, PolicySpec, PolicyStatus } from '../api/policy.js';
+import type { AuditExportStatus, DataCollectionPolicy, PolicySpec, PolicyStatus, SinkStatus } from '../api/policy.js';
 
 /** What the running operator knows right now; every field is optional so the plan works before collectors exist. */
 export interface Observed {
@@ -22,6 +22,8 @@ export interface Observed {
   storeUnavailable?: { reason: string; message: string };
   /** What the audit-export controller found (see audit-export-state.ts). */
   auditExport?: AuditExportStatus;
+  /** Delivery per sink, and how long a sink may fail before Delivering turns False. */
+  delivery?: { sinks: SinkStatus[]; failingThresholdMs: number };
   /** Sinks the operator will not send to, with the reason (a residency rule it enforces itself). */
   refusedSinks?: string[];
 }
@@ -102,6 +104,27 @@ function apiServerCondition(observed: Observed): DesiredCondition | undefined {
   return { type: 'APIServerResponsive', status: 'False', reason: 'Stalled', message: `no answer from the API server for more than ${threshold}${since}${why}` };
 }
 
+/**
+ * False when a sink refuses for good (401/403: retrying will not help until someone fixes the
+ * credentials) or has failed for longer than the threshold; a short failure only shows in status.sinks[].
+ */
+export function deliveringCondition(observed: Observed, now: Date): DesiredCondition | undefined {
+  const delivery = observed.delivery;
+  if (!delivery) return undefined;
+  const sinks = delivery.sinks;
+  if (sinks.length === 0) return { type: 'Delivering', status: 'True', reason: 'NoSinks', message: 'no sink has been tried yet' };
+  const why = (s: SinkStatus): string => `${s.name} (${s.lastErrorClass ?? 'Unknown'} since ${s.failingSince ?? '?'}, ${s.backlogEvents} events waiting): ${s.lastError ?? ''}`;
+  const refused = sinks.filter((s) => s.state === 'Failing' && s.lastErrorClass === 'Refused');
+  if (refused.length > 0) return { type: 'Delivering', status: 'False', reason: 'SinkRefused', message: `refused (401/403): ${refused.map(why).join('; ')}` };
+  const threshold = delivery.failingThresholdMs;
+  const stuck = sinks.filter((s) => s.state === 'Failing' && s.failingSince !== undefined && now.getTime() - Date.parse(s.failingSince) > threshold);
+  if (stuck.length > 0) {
+    return { type: 'Delivering', status: 'False', reason: 'SinkFailing', message: `failing for more than ${Math.round(threshold / 1000)}s: ${stuck.map(why).join('; ')}` };
+  }
+  const behind = sinks.filter((s) => s.state !== 'Delivering').map((s) => `${s.name} ${s.state}`);
+  return { type: 'Delivering', status: 'True', reason: 'Delivering', message: behind.length > 0 ? `sinks deliver; ${behind.join(', ')}` : 'every sink has accepted what was stored' };
+}
+
 function readyCondition(others: DesiredCondition[], observed: Observed): DesiredCondition {
   if (!observed.leading) return { type: 'Ready', status: 'Unknown', reason: 'NotLeading', message: 'waiting for the leader' };
   if (observed.unsyncedCaches.length > 0) {
@@ -110,7 +133,8 @@ function readyCondition(others: DesiredCondition[], observed: Observed): Desired
   if (observed.storeUnavailable) {
     return { type: 'Ready', status: 'False', reason: 'StoreUnavailable', message: `${observed.storeUnavailable.message} (${observed.storeUnavailable.reason}); retrying` };
   }
-  const failing = others.filter((c) => c.status === 'False');
+  // Delivering stays out: the store keeps the backlog, so collection itself is fine while a sink is down.
+  const failing = others.filter((c) => c.status === 'False' && c.type !== 'Delivering');
   if (failing.length > 0) {
     return { type: 'Ready', status: 'False', reason: 'ConditionsFailing', message: failing.map((c) => `${c.type}: ${c.message}`).join('; ') };
   }
@@ -129,7 +153,16 @@ export function planStatus(policy: DataCollectionPolicy, observed: Observed, now
     const spec = policy.spec;
     const accepted: DesiredCondition = { type: 'Accepted', status: 'True', reason: 'Valid', message: 'the spec is valid' };
     const apiServer = apiServerCondition(observed);
-    const others = [accepted, regionCondition(spec, observed), retentionCondition(spec, observed), auditCondition(spec, observed), storeWritableCondition(observed), ...(apiServer ? [apiServer] : [])];
+    const delivering = deliveringCondition(observed, now);
+    const others = [
+      accepted,
+      regionCondition(spec, observed),
+      retentionCondition(spec, observed),
+      auditCondition(spec, observed),
+      storeWritableCondition(observed),
+      ...(apiServer ? [apiServer] : []),
+      ...(delivering ? [delivering] : []),
+    ];
     desired = [others[0] as DesiredCondition, readyCondition(others, observed), ...others.slice(1)];
   }
   const status: PolicyStatus = {
@@ -144,6 +177,7 @@ export function planStatus(policy: DataCollectionPolicy, observed: Observed, now
     const { events, bytes, oldestEventTime } = observed.store;
     status.store = oldestEventTime ? { events, bytes, oldestEventTime } : { events, bytes };
   }
+  if (observed.delivery) status.sinks = observed.delivery.sinks;
   status.auditExport = policy.spec.diagnostics?.auditExport?.enabled
     ? (observed.auditExport ?? { state: 'Progressing' })
     : (observed.auditExport ?? { state: 'Disabled' });

@@ -2,11 +2,12 @@
 import type { Sink } from '../api/policy.js';
 import type { DcpEvent } from '../api/event.js';
 import { silentLog, type Log } from '../observability/log.js';
-import { counter, type Registry } from '../observability/metrics.js';
+import { counter, scrapedGauge, type Registry } from '../observability/metrics.js';
 import { shouldDeliver, type RoutingPolicy } from '../pipeline/routing.js';
 import type { EventStore, StorePosition, Stream } from '../store/event-store.js';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
 import type { CursorStore, SinkCursor } from './cursor.js';
+import { DeliveryTracker, type SinkDelivery } from './delivery-state.js';
 import type { EventSink } from './sink.js';
 
 /** A sink as the policy configures it (for routing) and as built (for sending). */
@@ -31,7 +32,16 @@ export interface DispatcherOptions {
   readonly backoff?: BackoffPolicy;
   readonly log?: Log;
   readonly registry?: Registry;
+  /** A sink's state (Delivering, Backlogged, Failing) or error class changed. */
+  readonly onStateChange?: () => void;
+  /** Clock for the delivery state (epoch ms). @default Date.now */
+  readonly now?: () => number;
 }
+
+/** Records looked at per stream when measuring a backlog: past it the gauge says "at least this many". */
+const BACKLOG_SCAN_LIMIT = 50_000;
+/** While a sink catches up successfully, its backlog is measured at most this often. */
+const MEASURE_EVERY_MS = 5000;
 
 const STREAMS: readonly Stream[] = ['raw', 'aggregates'];
 
@@ -55,6 +65,8 @@ export class Dispatcher {
   private signal: AbortSignal | undefined;
   private readonly sent;
   private readonly failures;
+  private readonly tracker: DeliveryTracker;
+  private readonly lastMeasured = new Map<string, number>();
 
   constructor(options: DispatcherOptions) {
     this.options = options;
@@ -63,6 +75,21 @@ export class Dispatcher {
     this.backoff = options.backoff ?? { baseMs: 1000, maxMs: 300_000 };
     this.sent = counter(options.registry, 'dcp_sink_events_sent_total', 'Events a sink accepted.', ['sink']);
     this.failures = counter(options.registry, 'dcp_sink_send_failures_total', 'Batches a sink failed to accept (retried later).', ['sink']);
+    const tracker = (this.tracker = new DeliveryTracker(options.now));
+    scrapedGauge(options.registry, 'dcp_sink_backlog_events', 'Routed events stored but not yet accepted by the sink (as last measured).', 'sink', () => tracker.names(), (s) => tracker.backlog(s));
+    scrapedGauge(
+      options.registry,
+      'dcp_sink_oldest_undelivered_seconds',
+      'Age of the oldest event the sink has not accepted yet (0 when nothing waits).',
+      'sink',
+      () => tracker.names(),
+      (s) => tracker.oldestUndeliveredSeconds(s),
+    );
+  }
+
+  /** Per sink: Delivering, Backlogged or Failing, with backlog and times (for status.sinks[]). */
+  deliveries(): SinkDelivery[] {
+    return this.tracker.snapshot();
   }
 
   /**
@@ -71,6 +98,8 @@ export class Dispatcher {
    */
   async setTargets(targets: readonly DispatchTarget[]): Promise<void> {
     this.targets = targets;
+    const names = new Set(targets.map((t) => t.config.name));
+    for (const name of this.tracker.names()) if (!names.has(name)) this.tracker.remove(name);
     if (this.signal) await this.reconcileLoops(this.signal);
   }
 
@@ -109,19 +138,55 @@ export class Dispatcher {
     while (!signal.aborted) {
       // Taken before reading, so an append during the batch is not slept through.
       const version = this.options.store.version;
+      const before = this.tracker.stateKey(name);
+      const changed = (): void => {
+        if (this.tracker.stateKey(name) !== before) this.options.onStateChange?.();
+      };
       try {
         const consumed = await this.deliverOnce(target, signal);
         failures = 0;
-        if (consumed > 0) continue;
+        this.tracker.succeeded(name);
+        if (consumed > 0) {
+          await this.measure(target, false).catch(() => undefined);
+          changed();
+          continue;
+        }
+        this.tracker.measured(name, 0, undefined);
+        changed();
         await this.idle(version, signal);
       } catch (err) {
         if (signal.aborted) break;
         this.failures.inc({ sink: name });
+        this.tracker.failed(name, err);
+        await this.measure(target, true).catch(() => undefined);
+        changed();
         const delay = backoffDelay(failures++, this.backoff);
         this.log.warn('sink: delivery failed; backlog kept', { sink: name, retryInMs: Math.round(delay), error: String(err) });
         await sleep(delay, signal);
       }
     }
+  }
+
+  /** Counts the routed events after the sink's cursor and the oldest one's time; throttled unless `force`. */
+  private async measure(target: DispatchTarget, force: boolean): Promise<void> {
+    const name = target.config.name;
+    const now = Date.now();
+    if (!force && now - (this.lastMeasured.get(name) ?? 0) < MEASURE_EVERY_MS) return;
+    this.lastMeasured.set(name, now);
+    const cursor = await this.cursor(name);
+    const policy = this.options.policy();
+    let count = 0;
+    let oldest: number | undefined;
+    for (const stream of STREAMS) {
+      const { records } = await this.options.store.readAfter(stream, cursor[stream], BACKLOG_SCAN_LIMIT);
+      for (const r of records) {
+        if (!shouldDeliver(r.event, target.config, policy)) continue;
+        count++;
+        const t = Date.parse(r.event.time);
+        if (Number.isFinite(t) && (oldest === undefined || t < oldest)) oldest = t;
+      }
+    }
+    this.tracker.measured(name, count, oldest);
   }
 
   /** Until the store changes, idleMs pass, or `signal` aborts. */

@@ -11,7 +11,10 @@ export interface HttpTransportOptions {
   readonly ca?: string | Buffer;
   /** Read at every request, so a rotated Secret takes effect without restarting. */
   readonly token?: () => string | undefined | Promise<string | undefined>;
-  /** Per request. @default 10000 */
+  /**
+   * Per request. Generous, because a request that timed out may still succeed at the receiver and is
+   * then sent again: a slow receiver would get every batch several times. @default 30000
+   */
   readonly timeoutMs?: number;
   /** Tries per send, with backoff between them. @default { attempts: 4, baseMs: 500, maxMs: 10000 } */
   readonly retry?: Partial<BackoffPolicy> & { attempts?: number };
@@ -90,7 +93,7 @@ export class HttpTransport {
         });
       });
       // A deadline for the whole exchange, not just socket idleness: a trickling receiver must not stall the sink.
-      const timeoutMs = this.options.timeoutMs ?? 10_000;
+      const timeoutMs = this.options.timeoutMs ?? 30_000;
       const timer = setTimeout(() => req.destroy(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
       req.on('close', () => clearTimeout(timer));
       // Network errors, refused connections and timeouts are all worth another try.

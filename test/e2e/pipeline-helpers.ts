@@ -63,6 +63,8 @@ export function eventsOfBody(body: string): DcpEvent[] {
 export class Receiver {
   readonly requests: ReceivedRequest[] = [];
   status = 200;
+  /** Answers this late (a slow receiver). */
+  delayMs = 0;
   port = 0;
   private readonly server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -70,8 +72,12 @@ export class Receiver {
     req.on('end', () => {
       const status = this.status;
       this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status, at: Date.now() });
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(status < 300 ? '{}' : '{"error":"unavailable"}');
+      const answer = (): void => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(status < 300 ? '{}' : '{"error":"unavailable"}');
+      };
+      if (this.delayMs > 0) setTimeout(answer, this.delayMs);
+      else answer();
     });
   });
 

@@ -71,12 +71,22 @@ options:
   etcdBinary: $kbin/etcd
   etcdctlBinary: $kbin/etcdctl
   kubectlBinary: $kbin/kubectl
+# One controller-manager and one scheduler per cluster: no leader election, so a paused or restarted API server
+# (the stall and fault tests) cannot make them lose a lease and exit (kwokctl does not restart them).
+componentsPatches:
+- name: kube-controller-manager
+  extraArgs:
+  - key: leader-elect
+    value: "false"
+- name: kube-scheduler
+  extraArgs:
+  - key: leader-elect
+    value: "false"
 YAML
   # From 1.37 the API server refuses its loopback advertise address while it reconciles the default/kubernetes
   # Endpoints; nothing here reaches the API server through that Service.
   if [ "${minor:-0}" -ge 37 ]; then
     cat >> "$1" <<YAML
-componentsPatches:
 - name: kube-apiserver
   extraArgs:
   - key: endpoint-reconciler-type

@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { parseExporterConfig, readExporterConfig, InvalidExporterConfig, type ExporterConfig } from '../audit/config.js';
 import { createDestination } from '../audit/destinations/index.js';
@@ -12,6 +11,7 @@ import { WebhookReceiver } from '../audit/receiver.js';
 import { StatusReporter, toReported } from '../audit/status-report.js';
 import { LogTailer } from '../audit/tailer.js';
 import { KubeClient } from '../kube/client.js';
+import { loadKubeconfig, type LoadedKubeconfig } from '../kube/kubeconfig.js';
 import { EventRecorder } from '../kube/recorder.js';
 import { ProbeServer } from '../observability/http.js';
 import { createLogger } from '../observability/logger.js';
@@ -47,12 +47,9 @@ function destinationOverride(config: ExporterConfig, text: string): ExporterConf
   throw new InvalidExporterConfig(`--destination must be file:/dir or an http(s):// URL, not "${text}"`);
 }
 
-function kubeConfigFor(flag: string | undefined): KubeConfig | undefined {
+async function kubeConfigFor(flag: string | undefined): Promise<LoadedKubeconfig | undefined> {
   if (flag === undefined && process.env.KUBERNETES_SERVICE_HOST === undefined) return undefined;
-  const kc = new KubeConfig();
-  if (flag) kc.loadFromFile(flag);
-  else kc.loadFromCluster();
-  return kc;
+  return loadKubeconfig(flag ? { files: [flag] } : { inCluster: true });
 }
 
 function readOnce(file: string, what: string): string {
@@ -120,7 +117,7 @@ export const auditExporterCommand: Command = {
     collectDefaultMetrics({ register: registry });
     const metrics = auditMetrics(registry);
     const namespace = stringFlag(values, 'namespace') ?? process.env.POD_NAMESPACE ?? 'dcp-system';
-    const kc = kubeConfigFor(stringFlag(values, 'kubeconfig'));
+    const kc = await kubeConfigFor(stringFlag(values, 'kubeconfig'));
     const kube = kc ? new KubeClient(kc, { userAgent: 'dcp-audit-exporter' }) : undefined;
     const reporter = kube
       ? new StatusReporter(kube, namespace, new EventRecorder(kube, 'datacollection.arc.io/dcp-audit-exporter', process.env.POD_NAME ?? 'local', undefined, (err) => log.warn('could not record an Event', { error: String(err) })))

@@ -1,15 +1,14 @@
-// The kubeconfig a command was given, loaded and checked up front (its own module: client-node is slow to import).
+// The kubeconfig a command was given, loaded and checked up front.
 import { accessSync, constants, existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeconfig as load, SERVICE_ACCOUNT_DIR, type KubeconfigSource, type LoadedKubeconfig } from '../kube/kubeconfig.js';
 import { errorText, UsageError } from './flags.js';
 
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-
+const SERVICE_ACCOUNT_TOKEN = join(SERVICE_ACCOUNT_DIR, 'token');
 
 /** Files a kubeconfig names for its current cluster and user: they are read at each request, so they must be readable now. */
-function referencedFiles(kc: KubeConfig): string[] {
+function referencedFiles(kc: LoadedKubeconfig): string[] {
   const cluster = kc.getCurrentCluster();
   const user = kc.getCurrentUser();
   return [cluster?.caFile, user?.certFile, user?.keyFile].filter((f): f is string => typeof f === 'string' && f !== '');
@@ -19,8 +18,7 @@ function referencedFiles(kc: KubeConfig): string[] {
  * Loads the kubeconfig a command was given (--kubeconfig, else $KUBECONFIG, ~/.kube/config or
  * the in-cluster service account), or throws a UsageError saying which file and why.
  */
-export function loadKubeconfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
-  const kc = new KubeConfig();
+export async function loadKubeconfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<LoadedKubeconfig> {
   const source = path ?? env.KUBECONFIG?.split(':').find((p) => p !== '');
   const defaultFile = join(homedir(), '.kube', 'config');
   const what = path !== undefined ? `--kubeconfig ${path}` : source !== undefined ? `$KUBECONFIG ${source}` : existsSync(defaultFile) ? defaultFile : 'the in-cluster service account';
@@ -35,9 +33,12 @@ export function loadKubeconfig(path: string | undefined, env: NodeJS.ProcessEnv 
       throw new UsageError(`${what} cannot be read`, errorText(err));
     }
   }
+  // $KUBECONFIG may list several files, merged in order (client-node's rules, as before).
+  const from: KubeconfigSource =
+    path !== undefined ? { files: [path] } : source !== undefined ? { files: (env.KUBECONFIG ?? '').split(':').filter((p) => p !== '') } : file !== undefined ? { files: [file] } : { inCluster: true, env };
+  let kc: LoadedKubeconfig;
   try {
-    if (path !== undefined) kc.loadFromFile(path);
-    else kc.loadFromDefault();
+    kc = await load(from);
   } catch (err) {
     throw new UsageError(`${what} is not a usable kubeconfig`, errorText(err));
   }

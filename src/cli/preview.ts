@@ -5,7 +5,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { CATEGORY_NAMES, GROUP, PLURAL, POLICY_NAME, VERSION, type CategoryName, type PolicySpec, type Sink } from '../api/policy.js';
 import { countryOf } from '../api/regions.js';
 import { InvalidPolicyError, parsePolicy } from '../api/validation.js';
@@ -18,6 +17,7 @@ import { projectNamespace, projectNode, projectPod, type NamespaceProjection, ty
 import { categoryEnabled } from '../api/categories.js';
 import { KubeClient, type KubeTransport } from '../kube/client.js';
 import { Forbidden, NotFound } from '../kube/errors.js';
+import type { LoadedKubeconfig } from '../kube/kubeconfig.js';
 import { asRecord, asString, objectKey } from '../kube/resource.js';
 import type { DcpEvent } from '../api/event.js';
 import { DenySet, PiiGuard } from '../pipeline/guard.js';
@@ -607,12 +607,12 @@ export const previewCommand: Command = {
   async run(values, positionals) {
     let output: OutputFormat;
     let bodyEvents: number;
-    let kc: KubeConfig;
+    let kc: LoadedKubeconfig;
     try {
       if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, 'dcp preview takes flags only');
       output = parseOutput(stringFlag(values, 'output'));
       bodyEvents = parseBodyEvents(stringFlag(values, 'body-events'));
-      kc = loadKubeconfig(stringFlag(values, 'kubeconfig'));
+      kc = await loadKubeconfig(stringFlag(values, 'kubeconfig'));
     } catch (err) {
       if (!(err instanceof UsageError)) throw err;
       console.error(`dcp preview: ${err.message}\n\n${USAGE}`);

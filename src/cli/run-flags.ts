@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { WireFormat } from '../kube/client.js';
+import type { LoadedKubeconfig } from '../kube/kubeconfig.js';
 import type { LogLevel } from '../observability/logger.js';
 import { lockHolder } from '../store/lock.js';
 import { addressFlag, durationFlag, errorText, logLevelFlag, stringFlag, UsageError } from './flags.js';
@@ -12,7 +12,7 @@ import { loadKubeconfig } from './kubeconfig.js';
 import { DEFAULT_HEALTH_ADDR, DEFAULT_METRICS_ADDR, loadCertDir, type ServingCertificate } from './metrics-endpoint.js';
 
 export interface RunFlags {
-  readonly kc: KubeConfig;
+  readonly kc: LoadedKubeconfig;
   readonly dataDir: string;
   readonly metricsAddr: string;
   /** --metrics-secure: /metrics over HTTPS, each scrape authorized by the API server. */
@@ -153,7 +153,7 @@ export async function checkDataDir(dataDir: string): Promise<void> {
 /** Every flag, parsed and checked; throws a UsageError for the first that cannot work. */
 export async function parseRunFlags(values: Record<string, unknown>, positionals: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<RunFlags> {
   const parsed = parseRunValues(values, positionals, env);
-  const kc = loadKubeconfig(stringFlag(values, 'kubeconfig'), env);
+  const kc = await loadKubeconfig(stringFlag(values, 'kubeconfig'), env);
   await checkDataDir(parsed.dataDir);
   if (parsed.metricsCertDir === undefined) return { ...parsed, kc };
   let metricsCertificate: ServingCertificate;

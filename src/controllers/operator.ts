@@ -1,10 +1,9 @@
 // The operator as a whole: caches on every replica; collection, the policy controller and all writes on the leader only.
 import { setMaxListeners } from 'node:events';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { Counter, type Registry } from 'prom-client';
 import { GROUP, PLURAL, POLICY_NAME, VERSION } from '../api/policy.js';
 import { NAMESPACE_FIELDS, NODE_FIELDS, POD_FIELDS, projectNamespace, projectNode, projectPod } from '../collectors/projections.js';
-import { KubeClient, type WireFormat } from '../kube/client.js';
+import { KubeClient, type ApiServerAccess, type WireFormat } from '../kube/client.js';
 import { EventRecorder } from '../kube/recorder.js';
 import type { Logger } from '../observability/logger.js';
 import type { Check } from '../observability/http.js';
@@ -25,7 +24,7 @@ export const LEASE_NAME = 'dcp-operator';
 export const CONTROLLER_NAME = `${GROUP}/dcp-operator`;
 
 export interface OperatorOptions {
-  readonly kc: KubeConfig;
+  readonly kc: ApiServerAccess;
   readonly dataDir: string;
   /** Where the Lease, the device-key Secret and the billing ConfigMap live. */
   readonly namespace: string;

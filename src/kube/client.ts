@@ -1,7 +1,6 @@
-// The one HTTP path to the API server: auth and TLS from a KubeConfig, typed errors, per-request abort and idle timeout.
+// The one HTTP path to the API server: auth and TLS from a kubeconfig, typed errors, per-request abort and idle timeout.
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { errorFromStatus, MalformedResponse, parseStatus, RequestStalled, TransportError } from './errors.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -67,6 +66,16 @@ export interface KubeTransport {
 
 export type WireFormat = 'protobuf' | 'json';
 
+/**
+ * Where the API server is and how to authenticate to it: what KubeClient needs of a kubeconfig. Both
+ * this project's loader (src/kube/kubeconfig.ts) and client-node's KubeConfig provide it.
+ */
+export interface ApiServerAccess {
+  getCurrentCluster(): { readonly name: string; readonly server: string; readonly proxyUrl?: string } | null;
+  /** Sets TLS material, headers (Authorization) and, for a proxy, an agent; called before every request. */
+  applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
+}
+
 export interface KubeClientOptions {
   /** @default 'dcp-operator' */
   readonly userAgent?: string;
@@ -90,7 +99,7 @@ export function buildQuery(query: Readonly<Record<string, QueryValue>> | undefin
 }
 
 /**
- * Talks HTTP/1.1 to the API server with node's http/https, taking credentials from a KubeConfig.
+ * Talks HTTP/1.1 to the API server with node's http/https, taking credentials from a kubeconfig.
  * Creating one does no I/O; each request reads the kubeconfig's auth again, so rotated tokens
  * (exec plugins, projected service-account tokens) are picked up.
  */
@@ -100,7 +109,7 @@ export class KubeClient implements KubeTransport {
   readonly wire: WireFormat;
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: ApiServerAccess,
     options: KubeClientOptions = {},
   ) {
     this.userAgent = options.userAgent ?? 'dcp-operator';

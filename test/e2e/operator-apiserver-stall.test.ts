@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { cluster, ROOT, RUN_LABEL, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
+import { policyCondition } from './pipeline-helpers.js';
 
 const POLICY = `apiVersion: datacollection.arc.io/v1alpha1
 kind: DataCollectionPolicy
@@ -15,19 +16,6 @@ spec:
 `;
 
 const STALL_TIMEOUT_S = 4;
-
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-}
-
-async function apiServerResponsive(c: TestCluster): Promise<Condition | undefined> {
-  const r = await c.kubectl(['get', 'dcp', 'default', '-o', 'json']);
-  if (r.code !== 0) return undefined;
-  return (JSON.parse(r.stdout) as { status?: { conditions?: Condition[] } }).status?.conditions?.find((x) => x.type === 'APIServerResponsive');
-}
 
 describe('dcp run with a paused API server', function () {
   this.timeout(180_000);
@@ -59,7 +47,7 @@ describe('dcp run with a paused API server', function () {
   it('fails /readyz and sets APIServerResponsive False within seconds, and the watches deliver again after SIGCONT', async function () {
     const op = new OperatorProcess(c.kubeconfigPath, ['--apiserver-stall-timeout', `${STALL_TIMEOUT_S}s`]);
     await op.started();
-    await waitFor(async () => (await apiServerResponsive(c))?.status === 'True', 60_000, 'APIServerResponsive True', 500);
+    await waitFor(async () => (await policyCondition(c, 'APIServerResponsive'))?.status === 'True', 60_000, 'APIServerResponsive True', 500);
     await waitFor(() => op.ready(), 30_000, '/readyz 200');
 
     process.kill(pid, 'SIGSTOP');
@@ -80,7 +68,7 @@ describe('dcp run with a paused API server', function () {
     await waitFor(() => op.ready(), 60_000, '/readyz 200 after SIGCONT', 200);
     expect(await op.metric('dcp_apiserver_responsive')).to.equal(1);
     // The status could not be written while the server slept; the transition is in its Events.
-    await waitFor(async () => (await apiServerResponsive(c))?.status === 'True', 60_000, 'APIServerResponsive True again', 500);
+    await waitFor(async () => (await policyCondition(c, 'APIServerResponsive'))?.status === 'True', 60_000, 'APIServerResponsive True again', 500);
     await waitFor(
       async () => (await c.kubectlOk(['get', 'events', '-A', '--field-selector', 'reason=APIServerResponsiveFalse', '-o', 'name'])).trim() !== '',
       60_000,

@@ -6,13 +6,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { cluster, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
-
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-}
+import { policyCondition, type PolicyCondition } from './pipeline-helpers.js';
 
 const POLICY = `apiVersion: datacollection.arc.io/v1alpha1
 kind: DataCollectionPolicy
@@ -24,12 +18,6 @@ spec:
   categories:
     controlPlane: { intervalSeconds: 10 }
 `;
-
-async function conditions(c: TestCluster): Promise<Condition[]> {
-  const r = await c.kubectl(['get', 'dcp', 'default', '-o', 'json']);
-  if (r.code !== 0) return [];
-  return (JSON.parse(r.stdout) as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
-}
 
 /** Fills the file system holding `path` until a write fails with ENOSPC. */
 function fill(path: string): void {
@@ -79,18 +67,18 @@ describe('dcp run on a full data directory', function () {
     const operator = new OperatorProcess(c.kubeconfigPath, [], mount);
     op = operator;
     await operator.started();
-    const storeWritable = async (): Promise<Condition | undefined> => (await conditions(c)).find((x) => x.type === 'StoreWritable');
+    const storeWritable = (): Promise<PolicyCondition | undefined> => policyCondition(c, 'StoreWritable');
     await waitFor(async () => (await storeWritable())?.status === 'True', 60_000, 'StoreWritable True', 500);
     expect(await operator.ready()).to.equal(true);
 
     const filler = join(mount, 'filler');
     fill(filler);
-    let seen: Condition | undefined;
+    let seen: PolicyCondition | undefined;
     // The inventory collector appends every 10 s; once the partition's last tmpfs page is used up, an append hits ENOSPC.
     await waitFor(async () => (seen = await storeWritable())?.status === 'False', 90_000, 'StoreWritable False', 500);
     expect(seen?.reason).to.equal('NoSpace');
     expect(seen?.message).to.match(/^writes to the data directory fail since \S+Z: ENOSPC: no space left on device/);
-    expect((await conditions(c)).find((x) => x.type === 'Ready')).to.include({ status: 'False', reason: 'ConditionsFailing' });
+    expect((await policyCondition(c, 'Ready'))).to.include({ status: 'False', reason: 'ConditionsFailing' });
     const readyz = await operator.get('health', '/readyz?verbose');
     expect(readyz.status).to.equal(503);
     expect(readyz.text).to.match(/\[-\]store failed: writes fail \(ENOSPC\): ENOSPC: no space left on device/);
@@ -100,7 +88,7 @@ describe('dcp run on a full data directory', function () {
     rmSync(filler);
     await waitFor(async () => (seen = await storeWritable())?.status === 'True', 60_000, 'StoreWritable True again', 500);
     await waitFor(() => operator.ready(), 30_000, '/readyz 200 again');
-    expect((await conditions(c)).find((x) => x.type === 'Ready')?.status).to.equal('True');
+    expect((await policyCondition(c, 'Ready'))?.status).to.equal('True');
     expect(operator.hasLog('store: write failed')).to.equal(true);
     const { code } = await operator.stop();
     expect(code).to.equal(0);

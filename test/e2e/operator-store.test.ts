@@ -5,13 +5,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { cluster, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
-
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-}
+import { policyCondition, type PolicyCondition } from './pipeline-helpers.js';
 
 const POLICY = `apiVersion: datacollection.arc.io/v1alpha1
 kind: DataCollectionPolicy
@@ -21,13 +15,6 @@ spec:
   subscriptionId: 3f2c1a9e-0000-4000-8000-000000000001
   region: eastus
 `;
-
-async function ready(c: TestCluster): Promise<Condition | undefined> {
-  const r = await c.kubectl(['get', 'dcp', 'default', '-o', 'json']);
-  if (r.code !== 0) return undefined;
-  const policy = JSON.parse(r.stdout) as { status?: { conditions?: Condition[] } };
-  return policy.status?.conditions?.find((x) => x.type === 'Ready');
-}
 
 describe('dcp run when the store cannot be opened while leading', function () {
   this.timeout(120_000);
@@ -52,8 +39,8 @@ describe('dcp run when the store cannot be opened while leading', function () {
     writeFileSync(join(dataDir, 'raw'), 'in the way\n');
     const op = new OperatorProcess(c.kubeconfigPath, [], dataDir);
     await op.started();
-    let seen: Condition | undefined;
-    await waitFor(async () => (seen = await ready(c))?.reason === 'StoreUnavailable', 30_000, 'Ready False with reason StoreUnavailable');
+    let seen: PolicyCondition | undefined;
+    await waitFor(async () => (seen = await policyCondition(c, 'Ready'))?.reason === 'StoreUnavailable', 30_000, 'Ready False with reason StoreUnavailable');
     expect(seen?.status).to.equal('False');
     expect(seen?.message).to.match(/^the event store at .* cannot be opened: EEXIST: file already exists, mkdir '.*\/raw' \(EEXIST\); retrying$/);
     expect(await op.metric('dcp_store_open_failures_total', 'reason="EEXIST"')).to.be.at.least(1);
@@ -62,7 +49,7 @@ describe('dcp run when the store cannot be opened while leading', function () {
 
     rmSync(join(dataDir, 'raw'));
     mkdirSync(join(dataDir, 'raw'));
-    await waitFor(async () => (seen = await ready(c))?.status === 'True', 90_000, 'Ready True once the store opens', 500);
+    await waitFor(async () => (seen = await policyCondition(c, 'Ready'))?.status === 'True', 90_000, 'Ready True once the store opens', 500);
     expect(op.hasLog('collection started')).to.equal(true);
     const { code } = await op.stop();
     expect(code).to.equal(0);

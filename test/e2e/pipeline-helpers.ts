@@ -166,6 +166,11 @@ export async function getPolicy(c: TestCluster): Promise<PolicyView | undefined>
 
 export const condition = (p: PolicyView | undefined, type: string): PolicyCondition | undefined => p?.status?.conditions?.find((c) => c.type === type);
 
+/** One condition of the policy as the API server has it now (undefined while there is no policy or no such condition). */
+export async function policyCondition(c: TestCluster, type: string): Promise<PolicyCondition | undefined> {
+  return condition(await getPolicy(c), type);
+}
+
 /** Waits until the policy's status and its Ready condition are at the current generation and Ready is True. */
 export async function readyAtGeneration(c: TestCluster, timeoutMs = 60_000): Promise<PolicyView> {
   let last: PolicyView | undefined;

@@ -2,9 +2,10 @@
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { selfSignedCertificate } from '../../src/audit/x509.js';
-import type { KubeTransport } from '../../src/kube/client.js';
-import { ROOT, type TestCluster } from '../e2e/harness.js';
+import { KubeClient, type KubeTransport } from '../../src/kube/client.js';
+import { ROOT, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
 import { waitFor, type OperatorProcess } from '../e2e/operator-process.js';
+import { storeIds } from '../e2e/pipeline-helpers.js';
 
 /** Rounds per scenario: 2 in `make test` (the smoke), more from `make faults` (FAULT_ROUNDS). */
 export const ROUNDS = Math.max(1, Number(process.env.FAULT_ROUNDS ?? 2));
@@ -303,3 +304,104 @@ export async function recovery(c: TestCluster, op: OperatorProcess, limitMs: num
   return Date.now() - started;
 }
 
+
+/** The worst of a scenario's rounds: recovery time, RSS and open sockets, as report() prints them. */
+export class Peaks {
+  maxRecoveryMs = 0;
+  maxRssMb = 0;
+  maxSockets = 0;
+
+  recovered(ms: number): void {
+    this.maxRecoveryMs = Math.max(this.maxRecoveryMs, ms);
+  }
+
+  /** Reads the process's vital signs, keeps the peaks and returns this reading. */
+  observe(pid: number): { sockets: number; rssMb: number } {
+    const v = vitals(pid);
+    this.maxRssMb = Math.max(this.maxRssMb, v.rssMb);
+    this.maxSockets = Math.max(this.maxSockets, v.sockets);
+    return v;
+  }
+}
+
+/** What a receiver has accepted: every delivery (duplicates included) and the distinct ids. */
+export interface Accepted {
+  readonly deliveries: number;
+  readonly ids: ReadonlySet<string>;
+}
+
+export interface Drained {
+  /** Ids acknowledged into the store. */
+  readonly stored: Set<string>;
+  /** Stored ids the receiver never accepted. */
+  readonly lost: string[];
+}
+
+/** Waits (up to limitMs) until every id in the store has reached the receiver; then the stored ids and those still missing. */
+export async function drainToSink(dataDir: string, accepted: () => Accepted, limitMs = 60_000): Promise<Drained> {
+  let stored = new Set<string>();
+  let lost: string[] = [];
+  await waitFor(
+    async () => {
+      stored = await storeIds(dataDir);
+      const { ids } = accepted();
+      lost = [...stored].filter((id) => !ids.has(id));
+      return lost.length === 0;
+    },
+    limitMs,
+    'the sink to have every stored event',
+    500,
+  ).catch(() => undefined);
+  return { stored, lost };
+}
+
+/** report() for a scenario whose events went to one receiver: the churn, drain and peak counts filled in. */
+export function reportDrained(scenario: string, faults: number, churn: Churn, drained: Drained, accepted: Accepted, peaks: Peaks): string {
+  return report({
+    scenario,
+    rounds: ROUNDS,
+    faults,
+    churn: churn.total,
+    churnFailed: churn.counts.failed,
+    events: drained.stored.size,
+    delivered: accepted.ids.size,
+    lost: drained.lost.length,
+    duplicated: accepted.deliveries - accepted.ids.size,
+    maxRecoveryMs: peaks.maxRecoveryMs,
+    maxRssMb: peaks.maxRssMb,
+    maxSockets: peaks.maxSockets,
+  });
+}
+
+/**
+ * A scenario's corner of the cluster: its namespace, the churn in it (Pods, kwok Nodes, Events, a TLS Secret named
+ * after the prefix) on its own seeded stream, and cleanup of all of it.
+ */
+export class FaultScene {
+  readonly namespace: string;
+  readonly churn: Churn;
+
+  /** seedOffset keeps each scenario's churn stream apart from the others' under one seed. */
+  constructor(
+    private readonly c: TestCluster,
+    private readonly prefix: string,
+    seedOffset: number,
+  ) {
+    this.namespace = prefix;
+    this.churn = new Churn({ transport: new KubeClient(c.kc), random: seeded(SEED + seedOffset), namespace: prefix, secretNamespace: 'dcp-system', prefix, label: { [RUN_LABEL]: c.runId } });
+  }
+
+  async create(): Promise<void> {
+    await this.c.ensureNamespace(this.namespace);
+  }
+
+  /** Stops the churn; on an owned cluster also deletes the policy and everything the churn made. */
+  async cleanup(): Promise<void> {
+    await this.churn.stop();
+    if (!this.c.owned) return;
+    await this.c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
+    await this.c.kubectl(['delete', 'namespace', this.namespace, '--wait=false']);
+    await this.c.kubectl(['delete', 'nodes', '-l', `${RUN_LABEL}=${this.c.runId}`, '--wait=false']);
+    await this.c.kubectl(['-n', 'dcp-system', 'delete', 'secret', `${this.prefix}-tls`, '--ignore-not-found']);
+  }
+}

@@ -1,11 +1,10 @@
 // Fault scenario: the operator SIGKILLed at random moments while it appends and delivers, restarted on the same data directory; nothing stored is lost, billing stays contiguous, every stored event reaches the sink.
 import { expect } from 'chai';
 import type { DcpEvent } from '../../src/api/event.js';
-import { KubeClient } from '../../src/kube/client.js';
-import { cluster, needsLocalControlPlane, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
+import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { applyOk, policyYaml, readStore, readyAtGeneration, Receiver, REGION, storeIds } from '../e2e/pipeline-helpers.js';
-import { between, Churn, recovery, report, ROUNDS, SEED, seeded, sleep, vitals } from './campaign.js';
+import { between, drainToSink, FaultScene, Peaks, recovery, reportDrained, ROUNDS, SEED, seeded, sleep } from './campaign.js';
 
 /** Billing intervals in order: the gaps, overlaps and repeated intervals among them (each must be none). */
 export function billingFaults(events: readonly DcpEvent[]): { intervals: number; gaps: string[]; overlaps: string[]; repeated: string[] } {
@@ -30,8 +29,7 @@ describe('faults: the operator SIGKILLed at random moments while appending and d
   const random = seeded(SEED + 1);
   let c: TestCluster;
   let receiver: Receiver;
-  let churn: Churn;
-  let ns: string;
+  let scene: FaultScene;
   let first: OperatorProcess;
   let current: OperatorProcess;
 
@@ -42,8 +40,8 @@ describe('faults: the operator SIGKILLed at random moments while appending and d
     await c.resetPolicy();
     // A meter state left by an earlier test (hourly intervals) would hold back the 10 s intervals this scenario checks.
     await c.kubectl(['-n', 'dcp-system', 'delete', 'configmap', 'dcp-billing', '--ignore-not-found']);
-    ns = `faults-kill-${c.runId}`;
-    await c.ensureNamespace(ns);
+    scene = new FaultScene(c, `faults-kill-${c.runId}`, 101);
+    await scene.create();
     receiver = await Receiver.start();
     first = new OperatorProcess(c.kubeconfigPath);
     current = first;
@@ -56,47 +54,38 @@ describe('faults: the operator SIGKILLed at random moments while appending and d
       }),
     );
     await readyAtGeneration(c);
-    churn = new Churn({ transport: new KubeClient(c.kc), random: seeded(SEED + 101), namespace: ns, secretNamespace: 'dcp-system', prefix: `faults-kill-${c.runId}`, label: { [RUN_LABEL]: c.runId } });
   });
 
   after(async function () {
-    await churn?.stop();
+    await scene?.churn.stop();
     await current?.stop();
     current?.cleanup();
     // The first process owns the data directory: its cleanup removes it.
     first?.cleanup();
     killAllOperators();
     await receiver?.close();
-    if (c?.owned) {
-      await c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
-      await c.kubectl(['delete', 'namespace', ns, '--wait=false']);
-      await c.kubectl(['delete', 'nodes', '-l', `${RUN_LABEL}=${c.runId}`, '--wait=false']);
-      await c.kubectl(['-n', 'dcp-system', 'delete', 'secret', `faults-kill-${c.runId}-tls`, '--ignore-not-found']);
-    }
+    await scene?.cleanup();
   });
 
   it(`loses nothing stored over ${ROUNDS} kills (seed ${SEED})`, async function () {
     const dataDir = first.dataDir;
+    const { churn } = scene;
+    const peaks = new Peaks();
     churn.start();
-    let maxRecoveryMs = 0;
-    let maxRssMb = 0;
-    let maxSockets = 0;
     let torn = 0;
     const seen = new Set<string>();
     for (let round = 1; round <= ROUNDS; round++) {
       // Long enough for appends and deliveries to be under way, short enough to land mid-write sometimes.
       await sleep(between(random, 1500, 8000));
       for (const id of await storeIds(dataDir)) seen.add(id);
-      const v = vitals(current.child.pid ?? 0);
-      maxRssMb = Math.max(maxRssMb, v.rssMb);
-      maxSockets = Math.max(maxSockets, v.sockets);
+      peaks.observe(current.child.pid ?? 0);
       await current.stop('SIGKILL');
       const killedAt = Date.now();
       current = new OperatorProcess(c.kubeconfigPath, [], dataDir);
       await current.started();
       await churn.pause();
       await recovery(c, current, 60_000);
-      maxRecoveryMs = Math.max(maxRecoveryMs, Date.now() - killedAt);
+      peaks.recovered(Date.now() - killedAt);
       // The store opened (collection started) and cut at most one torn record.
       await waitFor(() => current.hasLog('collection started') || current.hasLog('leading: starting collection'), 30_000, 'the new process to collect');
       const opened = current.logs.find((l) => l.message === 'store opened after an interrupted write');
@@ -113,38 +102,12 @@ describe('faults: the operator SIGKILLed at random moments while appending and d
     await churn.stop();
     // Let one more metering interval close, so billing has something after the last kill.
     await sleep(11_000);
-    let stored = new Set<string>();
-    let lost: string[] = [];
-    await waitFor(
-      async () => {
-        stored = await storeIds(dataDir);
-        const delivered = receiver.ids();
-        lost = [...stored].filter((id) => !delivered.has(id));
-        return lost.length === 0;
-      },
-      60_000,
-      'the sink to have every stored event',
-      500,
-    ).catch(() => undefined);
+    const accepted = () => ({ deliveries: receiver.events().length, ids: receiver.ids() });
+    const drained = await drainToSink(dataDir, accepted);
     const billing = billingFaults(await readStore(dataDir, { category: 'billing' }));
-    const deliveries = receiver.events().length;
-    const delivered = receiver.ids().size;
-    report({
-      scenario: 'operator-sigkill',
-      rounds: ROUNDS,
-      faults: ROUNDS,
-      churn: churn.total,
-      churnFailed: churn.counts.failed,
-      events: stored.size,
-      delivered,
-      lost: lost.length,
-      duplicated: deliveries - delivered,
-      maxRecoveryMs,
-      maxRssMb,
-      maxSockets,
-    });
+    reportDrained('operator-sigkill', ROUNDS, churn, drained, accepted(), peaks);
     console.log(`      billing: ${billing.intervals} intervals, ${billing.gaps.length} gaps, ${billing.overlaps.length} overlaps, ${billing.repeated.length} repeated; torn records cut: ${torn}`);
-    expect(lost, 'stored events the sink never accepted').to.deep.equal([]);
+    expect(drained.lost, 'stored events the sink never accepted').to.deep.equal([]);
     expect(billing.intervals).to.be.greaterThan(0);
     expect({ gaps: billing.gaps, overlaps: billing.overlaps, repeated: billing.repeated }).to.deep.equal({ gaps: [], overlaps: [], repeated: [] });
   });

@@ -3,11 +3,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type { DcpEvent } from '../../src/api/event.js';
-import { KubeClient } from '../../src/kube/client.js';
-import { cluster, needsLocalControlPlane, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
+import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { applyOk, eventsOfBody, policyYaml, readyAtGeneration, REGION, storeIds } from '../e2e/pipeline-helpers.js';
-import { between, Churn, MAX_DOWN_S, report, ROUNDS, SEED, seeded, sleep, vitals } from './campaign.js';
+import { between, drainToSink, FaultScene, MAX_DOWN_S, Peaks, reportDrained, ROUNDS, SEED, seeded, sleep } from './campaign.js';
 
 export type ReceiverFault = 'error500' | 'throttle429' | 'slow' | 'cut';
 const FAULTS: readonly ReceiverFault[] = ['error500', 'throttle429', 'slow', 'cut'];
@@ -83,16 +82,15 @@ describe('faults: the sink receiver failing at random', function () {
   let c: TestCluster;
   let op: OperatorProcess;
   let receiver: FaultyReceiver;
-  let churn: Churn;
-  let ns: string;
+  let scene: FaultScene;
 
   before(async function () {
     c = cluster();
     needsLocalControlPlane(this, 'kwok Nodes come and go under churn');
     killAllOperators();
     await c.resetPolicy();
-    ns = `faults-sink-${c.runId}`;
-    await c.ensureNamespace(ns);
+    scene = new FaultScene(c, `faults-sink-${c.runId}`, 102);
+    await scene.create();
     receiver = new FaultyReceiver();
     await receiver.start();
     op = new OperatorProcess(c.kubeconfigPath);
@@ -105,28 +103,21 @@ describe('faults: the sink receiver failing at random', function () {
       }),
     );
     await readyAtGeneration(c);
-    churn = new Churn({ transport: new KubeClient(c.kc), random: seeded(SEED + 102), namespace: ns, secretNamespace: 'dcp-system', prefix: `faults-sink-${c.runId}`, label: { [RUN_LABEL]: c.runId } });
   });
 
   after(async function () {
-    await churn?.stop();
+    await scene?.churn.stop();
     await op?.stop();
     op?.cleanup();
     killAllOperators();
     await receiver?.close();
-    if (c?.owned) {
-      await c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
-      await c.kubectl(['delete', 'namespace', ns, '--wait=false']);
-      await c.kubectl(['delete', 'nodes', '-l', `${RUN_LABEL}=${c.runId}`, '--wait=false']);
-      await c.kubectl(['-n', 'dcp-system', 'delete', 'secret', `faults-sink-${c.runId}-tls`, '--ignore-not-found']);
-    }
+    await scene?.cleanup();
   });
 
   it(`catches up after each of ${ROUNDS} receiver faults and honours Retry-After (seed ${SEED})`, async function () {
+    const { churn } = scene;
+    const peaks = new Peaks();
     churn.start();
-    let maxRecoveryMs = 0;
-    let maxRssMb = 0;
-    let maxSockets = 0;
     const injected: ReceiverFault[] = [];
     const offset = Math.floor(random() * FAULTS.length);
     for (let round = 1; round <= ROUNDS; round++) {
@@ -144,43 +135,16 @@ describe('faults: the sink receiver failing at random', function () {
         const delivered = receiver.ids();
         return [...(await storeIds(op.dataDir))].every((id) => delivered.has(id));
       }, 90_000, `the sink to catch up after ${fault}`, 250);
-      maxRecoveryMs = Math.max(maxRecoveryMs, Date.now() - healedAt);
-      const v = vitals(op.child.pid ?? 0);
-      maxRssMb = Math.max(maxRssMb, v.rssMb);
-      maxSockets = Math.max(maxSockets, v.sockets);
+      peaks.recovered(Date.now() - healedAt);
+      peaks.observe(op.child.pid ?? 0);
       churn.resume();
     }
     await churn.stop();
-    let stored = new Set<string>();
-    let lost: string[] = [];
-    await waitFor(
-      async () => {
-        stored = await storeIds(op.dataDir);
-        const delivered = receiver.ids();
-        lost = [...stored].filter((id) => !delivered.has(id));
-        return lost.length === 0;
-      },
-      60_000,
-      'the sink to have every stored event',
-      500,
-    ).catch(() => undefined);
-    const delivered = receiver.ids().size;
-    report({
-      scenario: 'sink-faults',
-      rounds: ROUNDS,
-      faults: injected.length,
-      churn: churn.total,
-      churnFailed: churn.counts.failed,
-      events: stored.size,
-      delivered,
-      lost: lost.length,
-      duplicated: receiver.accepted.length - delivered,
-      maxRecoveryMs,
-      maxRssMb,
-      maxSockets,
-    });
+    const accepted = () => ({ deliveries: receiver.accepted.length, ids: receiver.ids() });
+    const drained = await drainToSink(op.dataDir, accepted);
+    reportDrained('sink-faults', injected.length, churn, drained, accepted(), peaks);
     console.log(`      faults injected: ${injected.join(', ')}; requests ${receiver.requests}; shortest wait after a 429: ${Number.isFinite(receiver.minGapAfter429Ms) ? `${receiver.minGapAfter429Ms} ms` : 'no 429 answered'}`);
-    expect(lost, 'stored events the sink never accepted').to.deep.equal([]);
+    expect(drained.lost, 'stored events the sink never accepted').to.deep.equal([]);
     // Retry-After: 2 s; a little slack for the clock of the two sides.
     if (Number.isFinite(receiver.minGapAfter429Ms)) expect(receiver.minGapAfter429Ms).to.be.at.least(RETRY_AFTER_S * 1000 - 100);
   });

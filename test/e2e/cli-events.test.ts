@@ -7,6 +7,7 @@ import type { DcpEvent } from '../../src/api/event.js';
 import { validateEvent } from '../../src/pipeline/validate.js';
 import { cluster, RUN_LABEL, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, runDcp, waitFor } from './operator-process.js';
+import { policyYaml } from './pipeline-helpers.js';
 
 async function eventsJson(dataDir: string, extra: string[] = []): Promise<DcpEvent[]> {
   const r = await runDcp(['events', '--data-dir', dataDir, '--output', 'json', ...extra]);
@@ -14,16 +15,7 @@ async function eventsJson(dataDir: string, extra: string[] = []): Promise<DcpEve
   return JSON.parse(r.stdout) as DcpEvent[];
 }
 
-const POLICY = `apiVersion: datacollection.arc.io/v1alpha1
-kind: DataCollectionPolicy
-metadata:
-  name: default
-spec:
-  subscriptionId: 3f2c1a9e-0000-4000-8000-000000000001
-  region: eastus
-  categories:
-    controlPlane: { intervalSeconds: 10 }
-`;
+const POLICY = policyYaml({ categories: { controlPlane: { intervalSeconds: 10 } } });
 
 describe('dcp events against the store of a running operator', function () {
   this.timeout(180_000);

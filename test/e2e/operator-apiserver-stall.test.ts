@@ -4,16 +4,9 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { cluster, ROOT, RUN_LABEL, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
-import { policyCondition } from './pipeline-helpers.js';
+import { policyCondition, policyYaml } from './pipeline-helpers.js';
 
-const POLICY = `apiVersion: datacollection.arc.io/v1alpha1
-kind: DataCollectionPolicy
-metadata:
-  name: default
-spec:
-  subscriptionId: 3f2c1a9e-0000-4000-8000-000000000001
-  region: eastus
-`;
+const POLICY = policyYaml({});
 
 const STALL_TIMEOUT_S = 4;
 

@@ -5,16 +5,9 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { cluster, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
-import { policyCondition, type PolicyCondition } from './pipeline-helpers.js';
+import { policyCondition, type PolicyCondition, policyYaml } from './pipeline-helpers.js';
 
-const POLICY = `apiVersion: datacollection.arc.io/v1alpha1
-kind: DataCollectionPolicy
-metadata:
-  name: default
-spec:
-  subscriptionId: 3f2c1a9e-0000-4000-8000-000000000001
-  region: eastus
-`;
+const POLICY = policyYaml({});
 
 describe('dcp run when the store cannot be opened while leading', function () {
   this.timeout(120_000);

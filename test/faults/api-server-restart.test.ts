@@ -1,8 +1,8 @@
 // Fault scenario: the control plane stopped and started at random moments under churn; after every round the caches equal a fresh list, sockets stay bounded, nothing stored is lost on the way to the sink.
 import { expect } from 'chai';
 import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
-import { killAllOperators, OperatorProcess } from '../e2e/operator-process.js';
-import { applyOk, policyYaml, readyAtGeneration, Receiver, REGION } from '../e2e/pipeline-helpers.js';
+import { OperatorProcess } from '../e2e/operator-process.js';
+import { Receiver } from '../e2e/pipeline-helpers.js';
 import { between, drainToSink, FaultScene, MAX_DOWN_S, Peaks, recovery, reportDrained, ROUNDS, SEED, seeded, sleep } from './campaign.js';
 
 describe('faults: the control plane stopped and started at random moments', function () {
@@ -16,30 +16,14 @@ describe('faults: the control plane stopped and started at random moments', func
   before(async function () {
     c = cluster();
     needsLocalControlPlane(this, 'it stops and starts the control plane');
-    killAllOperators();
-    await c.resetPolicy();
     scene = new FaultScene(c, `faults-${c.runId}`, 100);
     await scene.create();
     receiver = await Receiver.start();
-    op = new OperatorProcess(c.kubeconfigPath);
-    await op.started();
-    await applyOk(
-      c,
-      policyYaml({
-        categories: { controlPlane: { intervalSeconds: 10 }, billing: { intervalSeconds: 10 } },
-        export: { sinks: [{ name: 'regional', type: 'http', url: receiver.url(), region: REGION }] },
-      }),
-    );
-    await readyAtGeneration(c);
+    op = await scene.collectInto(receiver.url(), { billing: true });
   });
 
   after(async function () {
-    await scene?.churn.stop();
-    await op?.stop();
-    op?.cleanup();
-    killAllOperators();
-    await receiver?.close();
-    await scene?.cleanup();
+    await scene?.cleanup([op], receiver);
   });
 
   it(`holds every invariant in each of ${ROUNDS} rounds (seed ${SEED})`, async function () {

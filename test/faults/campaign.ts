@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { selfSignedCertificate } from '../../src/audit/x509.js';
 import { KubeClient, type KubeTransport } from '../../src/kube/client.js';
 import { ROOT, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
-import { waitFor, type OperatorProcess } from '../e2e/operator-process.js';
-import { storeIds } from '../e2e/pipeline-helpers.js';
+import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
+import { applyOk, policyYaml, readyAtGeneration, REGION, storeIds } from '../e2e/pipeline-helpers.js';
 
 /** Rounds per scenario: 2 in `make test` (the smoke), more from `make faults` (FAULT_ROUNDS). */
 export const ROUNDS = Math.max(1, Number(process.env.FAULT_ROUNDS ?? 2));
@@ -391,13 +391,38 @@ export class FaultScene {
     this.churn = new Churn({ transport: new KubeClient(c.kc), random: seeded(SEED + seedOffset), namespace: prefix, secretNamespace: 'dcp-system', prefix, label: { [RUN_LABEL]: c.runId } });
   }
 
+  /** No operator left from an earlier test, no policy, and the scenario's namespace. */
   async create(): Promise<void> {
+    killAllOperators();
+    await this.c.resetPolicy();
     await this.c.ensureNamespace(this.namespace);
   }
 
-  /** Stops the churn; on an owned cluster also deletes the policy and everything the churn made. */
-  async cleanup(): Promise<void> {
+  /**
+   * A new `dcp run` collecting into one http sink at sinkUrl, on a policy with control-plane (and billing) intervals of
+   * 10 s so rounds see events; resolves once the policy is Ready.
+   */
+  async collectInto(sinkUrl: string, options: { billing?: boolean; dataDir?: string } = {}): Promise<OperatorProcess> {
+    const op = new OperatorProcess(this.c.kubeconfigPath, [], options.dataDir);
+    await op.started();
+    const categories = { controlPlane: { intervalSeconds: 10 }, ...(options.billing === true ? { billing: { intervalSeconds: 10 } } : {}) };
+    await applyOk(this.c, policyYaml({ categories, export: { sinks: [{ name: 'regional', type: 'http', url: sinkUrl, region: REGION }] } }));
+    await readyAtGeneration(this.c);
+    return op;
+  }
+
+  /**
+   * Stops the churn, then the operators (removing the data directories they own) and the receiver; on an owned
+   * cluster also deletes the policy and everything the churn made.
+   */
+  async cleanup(operators: readonly (OperatorProcess | undefined)[], receiver: { close(): Promise<void> } | undefined): Promise<void> {
     await this.churn.stop();
+    for (const op of operators) {
+      await op?.stop();
+      op?.cleanup();
+    }
+    killAllOperators();
+    await receiver?.close();
     if (!this.c.owned) return;
     await this.c.kubectl(['delete', 'dcp', 'default', '--ignore-not-found']);
     await this.c.kubectl(['delete', 'namespace', this.namespace, '--wait=false']);

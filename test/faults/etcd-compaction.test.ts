@@ -1,8 +1,8 @@
 // Fault scenario: etcd compacted past every resourceVersion the operator holds, under churn, so its watches answer 410 Gone; after each round the caches relisted and equal a fresh list.
 import { expect } from 'chai';
 import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
-import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
-import { applyOk, policyYaml, readyAtGeneration, Receiver, REGION } from '../e2e/pipeline-helpers.js';
+import { OperatorProcess, waitFor } from '../e2e/operator-process.js';
+import { Receiver } from '../e2e/pipeline-helpers.js';
 import { between, drainToSink, FaultScene, Peaks, recovery, reportDrained, ROUNDS, SEED, seeded, sleep } from './campaign.js';
 
 describe('faults: etcd compacted under open watches (410 Gone)', function () {
@@ -16,24 +16,14 @@ describe('faults: etcd compacted under open watches (410 Gone)', function () {
   before(async function () {
     c = cluster();
     needsLocalControlPlane(this, 'it compacts etcd and restarts the API server');
-    killAllOperators();
-    await c.resetPolicy();
     scene = new FaultScene(c, `faults-410-${c.runId}`, 103);
     await scene.create();
     receiver = await Receiver.start();
-    op = new OperatorProcess(c.kubeconfigPath);
-    await op.started();
-    await applyOk(c, policyYaml({ categories: { controlPlane: { intervalSeconds: 10 } }, export: { sinks: [{ name: 'regional', type: 'http', url: receiver.url(), region: REGION }] } }));
-    await readyAtGeneration(c);
+    op = await scene.collectInto(receiver.url());
   });
 
   after(async function () {
-    await scene?.churn.stop();
-    await op?.stop();
-    op?.cleanup();
-    killAllOperators();
-    await receiver?.close();
-    await scene?.cleanup();
+    await scene?.cleanup([op], receiver);
   });
 
   it(`relists and equals a fresh list after each of ${ROUNDS} compactions (seed ${SEED})`, async function () {

@@ -2,8 +2,8 @@
 import { expect } from 'chai';
 import type { DcpEvent } from '../../src/api/event.js';
 import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
-import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
-import { applyOk, policyYaml, readStore, readyAtGeneration, Receiver, REGION, storeIds } from '../e2e/pipeline-helpers.js';
+import { OperatorProcess, waitFor } from '../e2e/operator-process.js';
+import { readStore, Receiver, storeIds } from '../e2e/pipeline-helpers.js';
 import { between, drainToSink, FaultScene, Peaks, recovery, reportDrained, ROUNDS, SEED, seeded, sleep } from './campaign.js';
 
 /** Billing intervals in order: the gaps, overlaps and repeated intervals among them (each must be none). */
@@ -36,35 +36,17 @@ describe('faults: the operator SIGKILLed at random moments while appending and d
   before(async function () {
     c = cluster();
     needsLocalControlPlane(this, 'kwok Nodes come and go under churn');
-    killAllOperators();
-    await c.resetPolicy();
-    // A meter state left by an earlier test (hourly intervals) would hold back the 10 s intervals this scenario checks.
-    await c.kubectl(['-n', 'dcp-system', 'delete', 'configmap', 'dcp-billing', '--ignore-not-found']);
     scene = new FaultScene(c, `faults-kill-${c.runId}`, 101);
     await scene.create();
+    // A meter state left by an earlier test (hourly intervals) would hold back the 10 s intervals this scenario checks.
+    await c.kubectl(['-n', 'dcp-system', 'delete', 'configmap', 'dcp-billing', '--ignore-not-found']);
     receiver = await Receiver.start();
-    first = new OperatorProcess(c.kubeconfigPath);
+    first = await scene.collectInto(receiver.url(), { billing: true });
     current = first;
-    await first.started();
-    await applyOk(
-      c,
-      policyYaml({
-        categories: { controlPlane: { intervalSeconds: 10 }, billing: { intervalSeconds: 10 } },
-        export: { sinks: [{ name: 'regional', type: 'http', url: receiver.url(), region: REGION }] },
-      }),
-    );
-    await readyAtGeneration(c);
   });
 
   after(async function () {
-    await scene?.churn.stop();
-    await current?.stop();
-    current?.cleanup();
-    // The first process owns the data directory: its cleanup removes it.
-    first?.cleanup();
-    killAllOperators();
-    await receiver?.close();
-    await scene?.cleanup();
+    await scene?.cleanup([current, first], receiver);
   });
 
   it(`loses nothing stored over ${ROUNDS} kills (seed ${SEED})`, async function () {

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type { DcpEvent } from '../../src/api/event.js';
 import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
-import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
-import { applyOk, eventsOfBody, policyYaml, readyAtGeneration, REGION, storeIds } from '../e2e/pipeline-helpers.js';
+import { OperatorProcess, waitFor } from '../e2e/operator-process.js';
+import { eventsOfBody, storeIds } from '../e2e/pipeline-helpers.js';
 import { between, drainToSink, FaultScene, MAX_DOWN_S, Peaks, reportDrained, ROUNDS, SEED, seeded, sleep } from './campaign.js';
 
 export type ReceiverFault = 'error500' | 'throttle429' | 'slow' | 'cut';
@@ -87,31 +87,15 @@ describe('faults: the sink receiver failing at random', function () {
   before(async function () {
     c = cluster();
     needsLocalControlPlane(this, 'kwok Nodes come and go under churn');
-    killAllOperators();
-    await c.resetPolicy();
     scene = new FaultScene(c, `faults-sink-${c.runId}`, 102);
     await scene.create();
     receiver = new FaultyReceiver();
     await receiver.start();
-    op = new OperatorProcess(c.kubeconfigPath);
-    await op.started();
-    await applyOk(
-      c,
-      policyYaml({
-        categories: { controlPlane: { intervalSeconds: 10 }, billing: { intervalSeconds: 10 } },
-        export: { sinks: [{ name: 'regional', type: 'http', url: `http://127.0.0.1:${receiver.port}/ingest`, region: REGION }] },
-      }),
-    );
-    await readyAtGeneration(c);
+    op = await scene.collectInto(`http://127.0.0.1:${receiver.port}/ingest`, { billing: true });
   });
 
   after(async function () {
-    await scene?.churn.stop();
-    await op?.stop();
-    op?.cleanup();
-    killAllOperators();
-    await receiver?.close();
-    await scene?.cleanup();
+    await scene?.cleanup([op], receiver);
   });
 
   it(`catches up after each of ${ROUNDS} receiver faults and honours Retry-After (seed ${SEED})`, async function () {

@@ -29,6 +29,7 @@ import { Ingest } from '../pipeline/ingest.js';
 import type { Log } from '../observability/log.js';
 import { EventValidator } from '../pipeline/validate.js';
 import { sleep, type Clock } from '../runtime/clock.js';
+import { OPEN_FENCE, type Fence } from '../runtime/fence.js';
 import type { SkippedObjects } from '../runtime/skipped-objects.js';
 import type { ReadStore } from '../runtime/store.js';
 import { CursorStore, Dispatcher, createSink, type DispatchTarget } from '../sinks/index.js';
@@ -57,6 +58,8 @@ export interface CollectionOptions {
   readonly sinkFailingThresholdMs?: number;
   /** Retention sweep period. @default 10 minutes */
   readonly sweepIntervalMs?: number;
+  /** Checked right before each store append and each sink delivery (leader fencing). @default none */
+  readonly fence?: Fence;
 }
 
 interface CategoryCounters {
@@ -97,10 +100,16 @@ export class Collection {
     private readonly health: WriteHealth,
   ) {
     this.clock = options.clock ?? wallClock;
+    const fence = options.fence ?? OPEN_FENCE;
     this.ingest = new Ingest({
       validator: new EventValidator({ registry: options.registry, log: options.log }),
       guard: new PiiGuard({ denySet: this.denySet, registry: options.registry, log: options.log }),
-      store,
+      store: {
+        append: (events) => {
+          fence.check('store append');
+          return store.append(events);
+        },
+      },
     });
     this.dispatcher = new Dispatcher({
       store,
@@ -109,6 +118,7 @@ export class Collection {
       log: options.log,
       registry: options.registry,
       onStateChange: () => options.onChange(),
+      beforeSend: () => fence.check('sink delivery'),
     });
   }
 

@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { Counter, type Registry } from 'prom-client';
 import { GROUP, PLURAL, POLICY_NAME, VERSION } from '../api/policy.js';
 import { NAMESPACE_FIELDS, NODE_FIELDS, POD_FIELDS, projectNamespace, projectNode, projectPod } from '../collectors/projections.js';
-import { KubeClient, type ApiServerAccess, type WireFormat } from '../kube/client.js';
+import { KubeClient, type ApiServerAccess, type KubeTransport, type WireFormat } from '../kube/client.js';
 import { EventRecorder } from '../kube/recorder.js';
 import type { Logger } from '../observability/logger.js';
 import type { Check } from '../observability/http.js';
@@ -12,6 +12,7 @@ import { Controller } from '../runtime/controller.js';
 import { Backoff, type BackoffOptions } from '../runtime/backoff.js';
 import { sleep } from '../runtime/clock.js';
 import { ApiServerWatchdog } from '../runtime/apiserver-watchdog.js';
+import { fencedTransport, OPEN_FENCE, type Fence } from '../runtime/fence.js';
 import { LeaderElector } from '../runtime/leader.js';
 import { storeFailureReason } from '../store/errors.js';
 import { Reflector } from '../runtime/reflector.js';
@@ -73,6 +74,10 @@ export const ROOT_SIGNAL_LISTENERS = 50;
 
 export class Operator {
   private readonly transport: KubeClient;
+  /** What every leader-only write goes through: the current term's fence is checked first. */
+  private readonly writes: KubeTransport;
+  /** The fence of the current (or last) leader term; a lost term's fence stays, refusing stray writes. */
+  private fence: Fence = OPEN_FENCE;
   private readonly policies: Reflector<CachedPolicy>;
   private readonly nodes;
   private readonly pods;
@@ -96,6 +101,7 @@ export class Operator {
   constructor(private readonly options: OperatorOptions) {
     const { registry, log } = options;
     this.transport = new KubeClient(options.kc, options.wire !== undefined ? { wire: options.wire } : {});
+    this.writes = fencedTransport(this.transport, () => this.fence);
     this.storeOpenFailures = new Counter({
       name: 'dcp_store_open_failures_total',
       help: 'Failed attempts of the leader to open the event store, by reason (errno code, Locked or Other).',
@@ -161,7 +167,7 @@ export class Operator {
   }
 
   private recorder(): EventRecorder {
-    return new EventRecorder(this.transport, CONTROLLER_NAME, this.options.identity, undefined, (err) =>
+    return new EventRecorder(this.writes, CONTROLLER_NAME, this.options.identity, undefined, (err) =>
       this.options.log.warn('could not record an Event', { error: String(err) }),
     );
   }
@@ -208,7 +214,7 @@ export class Operator {
         ...(this.options.leaseDurationMs !== undefined ? { leaseDurationMs: this.options.leaseDurationMs } : {}),
         ...(this.options.renewDeadlineMs !== undefined ? { renewDeadlineMs: this.options.renewDeadlineMs } : {}),
         ...(this.options.retryPeriodMs !== undefined ? { retryPeriodMs: this.options.retryPeriodMs } : {}),
-        onStartedLeading: (leading) => this.lead(leading),
+        onStartedLeading: (leading, fence) => this.lead(leading, fence),
         onNewLeader: (identity) => log.info('leader', { leader: identity, me: identity === this.options.identity }),
         onError: (err) => log.warn('leader election', { error: String(err) }),
       });
@@ -232,7 +238,8 @@ export class Operator {
     for (;;) {
       try {
         return await Collection.open({
-          transport: this.transport,
+          transport: this.writes,
+          fence: this.fence,
           namespace: this.options.namespace,
           dataDir: this.options.dataDir,
           nodes: this.nodes.store,
@@ -263,7 +270,7 @@ export class Operator {
   private async reportStoreUnavailable(reason: string, message: string): Promise<void> {
     const reconciler = new PolicyReconciler({
       policies: this.policies.store,
-      transport: this.transport,
+      transport: this.writes,
       recorder: this.recorder(),
       collection: { apply: async () => undefined, observe: () => ({ storeUnavailable: { reason, message } }) },
       apiServer: () => this.watchdog.state(),
@@ -277,9 +284,13 @@ export class Operator {
     }
   }
 
-  /** One leader term: everything that writes runs here and stops when `signal` aborts. */
-  private async lead(signal: AbortSignal): Promise<void> {
+  /**
+   * One leader term: everything that writes runs here and stops when `signal` aborts. Every write
+   * of the term (store appends, sink deliveries, API writes) checks `fence` right before it is made.
+   */
+  private async lead(signal: AbortSignal, fence: Fence = OPEN_FENCE): Promise<void> {
     const { log, registry } = this.options;
+    this.fence = fence;
     this.leading = true;
     // Caches sync before the controller starts (as in controller-runtime): a reconcile never sees a half list.
     try {
@@ -300,7 +311,7 @@ export class Operator {
       this.collection = collection;
       collection.start(signal);
       const auditExport = new AuditExport({
-        transport: this.transport,
+        transport: this.writes,
         namespace: this.options.namespace,
         stores: {
           ServiceAccount: this.extension.ServiceAccount.store,
@@ -316,7 +327,7 @@ export class Operator {
         policies: this.policies.store,
         auditExport,
         apiServer: () => this.watchdog.state(),
-        transport: this.transport,
+        transport: this.writes,
         recorder: this.recorder(),
         collection,
         caches: Object.fromEntries(Object.entries(this.caches).map(([name, r]) => [name, r.store])),

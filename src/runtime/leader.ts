@@ -1,15 +1,13 @@
 // Lease-based leader election (client-go's leaderelection): one replica writes, the others wait to take over.
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { KubeTransport } from '../kube/client.js';
 import { Conflict } from '../kube/errors.js';
 import { LeaseClient, type Lease, type LeaseRecord } from '../kube/lease.js';
 import { microTime } from '../kube/recorder.js';
-import { sleep, systemClock, type Clock } from './clock.js';
+import { sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
+import { LeaseFence, type Fence } from './fence.js';
 
-/** The leading signal's reason when the lease could not be renewed in time. */
-export class LeadershipLost extends Error {
-  override readonly name = 'LeadershipLost';
-}
+export { LeadershipLost } from './fence.js';
 
 export type LeaseDecision =
   | { readonly action: 'create'; readonly record: LeaseRecord }
@@ -70,10 +68,12 @@ export interface LeaderElectorOptions {
   readonly retryPeriodMs?: number;
   /**
    * Called on becoming leader. `signal` aborts the moment leadership ends (lost, or shutdown);
-   * the work must stop writing then. If it returns a promise, the elector waits for it before
-   * releasing the lease or competing again.
+   * the work must stop writing then. `fence` is checked by every write right before it is made:
+   * it throws once the renew deadline has passed by this process's clock, even if the process
+   * was paused and the timers that abort `signal` have not run yet. If it returns a promise, the
+   * elector waits for it before releasing the lease or competing again.
    */
-  readonly onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
+  readonly onStartedLeading: (signal: AbortSignal, fence: Fence) => void | Promise<void>;
   readonly onStoppedLeading?: () => void;
   /** The holder changed (including to this identity). */
   readonly onNewLeader?: (identity: string) => void;
@@ -91,15 +91,28 @@ export interface LeaderElectorOptions {
 
 const JITTER = 1.2;
 
-const leaderGauges = new WeakMap<Registry, Gauge<'lease'>>();
+interface LeaderMetrics {
+  readonly leading: Gauge<'lease'>;
+  readonly fenced: Counter<'lease' | 'writer'>;
+}
 
-function leaderGauge(registry: Registry): Gauge<'lease'> {
-  let g = leaderGauges.get(registry);
-  if (g === undefined) {
-    g = new Gauge({ name: 'dcp_leader_is_leader', help: '1 while this replica holds the lease.', labelNames: ['lease'] as const, registers: [registry] });
-    leaderGauges.set(registry, g);
+const leaderMetricsByRegistry = new WeakMap<Registry, LeaderMetrics>();
+
+function leaderMetrics(registry: Registry): LeaderMetrics {
+  let m = leaderMetricsByRegistry.get(registry);
+  if (m === undefined) {
+    m = {
+      leading: new Gauge({ name: 'dcp_leader_is_leader', help: '1 while this replica holds the lease.', labelNames: ['lease'] as const, registers: [registry] }),
+      fenced: new Counter({
+        name: 'dcp_leader_fenced_writes_total',
+        help: 'Writes refused because the lease was not renewed within the renew deadline (a paused or cut-off leader), by writer.',
+        labelNames: ['lease', 'writer'] as const,
+        registers: [registry],
+      }),
+    };
+    leaderMetricsByRegistry.set(registry, m);
   }
-  return g;
+  return m;
 }
 
 export class LeaderElector {
@@ -110,7 +123,7 @@ export class LeaderElector {
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
-  private readonly gauge: Gauge<'lease'>;
+  private readonly metrics: LeaderMetrics;
   /** The last Lease seen or written, and when (monotonic) it was first seen in that state. */
   private observed: Lease | undefined;
   private observedAt = 0;
@@ -127,7 +140,7 @@ export class LeaderElector {
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
     if (this.leaseDurationMs <= this.renewDeadlineMs) throw new RangeError('leaseDurationMs must be greater than renewDeadlineMs');
     if (this.renewDeadlineMs <= this.retryPeriodMs * JITTER) throw new RangeError('renewDeadlineMs must be greater than retryPeriodMs × 1.2');
-    this.gauge = leaderGauge(options.registry ?? new Registry());
+    this.metrics = leaderMetrics(options.registry ?? new Registry());
   }
 
   get isLeader(): boolean {
@@ -149,31 +162,49 @@ export class LeaderElector {
     this.running = true;
     try {
       while (!signal.aborted) {
-        if (!(await this.acquire(signal))) break;
-        await this.lead(signal);
+        const acquiredAt = await this.acquire(signal);
+        if (acquiredAt === undefined) break;
+        await this.lead(signal, acquiredAt);
       }
     } finally {
       this.running = false;
     }
   }
 
-  private async acquire(signal: AbortSignal): Promise<boolean> {
+  /** Competes until the lease is acquired (resolves with when the winning request was sent) or `signal` aborts (undefined). */
+  private async acquire(signal: AbortSignal): Promise<number | undefined> {
     while (!signal.aborted) {
-      if (await this.attempt(signal, this.retryPeriodMs * (1 + JITTER))) return true;
+      const sentAt = this.clock.now();
+      if (await this.attempt(signal, this.retryPeriodMs * (1 + JITTER))) return sentAt;
       await sleep(this.retryPeriodMs * (1 + JITTER * this.random()), signal, this.clock);
     }
-    return false;
+    return undefined;
   }
 
-  private async lead(signal: AbortSignal): Promise<void> {
+  private async lead(signal: AbortSignal, acquiredAt: number): Promise<void> {
     const name = `${this.options.namespace}/${this.options.name}`;
     this.leading = true;
-    this.gauge.set({ lease: name }, 1);
+    this.metrics.leading.set({ lease: name }, 1);
     const leadingCtl = new AbortController();
-    let deadline = this.clock.setTimeout(() => leadingCtl.abort(new LeadershipLost('lease not renewed within the renew deadline')), this.renewDeadlineMs);
+    const fence = new LeaseFence(
+      this.clock,
+      this.renewDeadlineMs,
+      acquiredAt,
+      (reason) => {
+        this.report(reason);
+        leadingCtl.abort(reason);
+      },
+      (writer) => this.metrics.fenced.inc({ lease: name, writer }),
+    );
+    // The timer ends the term when nothing writes; a write finds the deadline passed by itself (fence.check).
+    const armDeadline = (): TimerHandle =>
+      this.clock.setTimeout(() => {
+        if (!fence.lost()) deadline = armDeadline();
+      }, Math.max(1, this.renewDeadlineMs - fence.sinceRenewalMs));
+    let deadline = armDeadline();
     const work = (async () => {
       try {
-        await this.options.onStartedLeading(leadingCtl.signal);
+        await this.options.onStartedLeading(leadingCtl.signal, fence);
       } catch (err) {
         this.report(err);
       }
@@ -183,19 +214,23 @@ export class LeaderElector {
     try {
       while (!leadingCtl.signal.aborted) {
         await sleep(this.retryPeriodMs, leadingCtl.signal, this.clock);
-        if (leadingCtl.signal.aborted) break;
-        // NOTE: the attempt is cut off by the leading signal, which the deadline timer aborts:
+        // NOTE: after a pause the sleep may end before the deadline timer runs: a term past its
+        // deadline ends here, and is not renewed back to life.
+        if (leadingCtl.signal.aborted || fence.lost()) break;
+        // NOTE: the attempt is cut off by the leading signal, which the deadline aborts:
         // a renewal that has not succeeded by the deadline can never count.
+        const sentAt = this.clock.now();
         if (await this.attempt(leadingCtl.signal, this.renewDeadlineMs)) {
+          fence.renewed(sentAt);
           this.clock.clearTimeout(deadline);
-          deadline = this.clock.setTimeout(() => leadingCtl.abort(new LeadershipLost('lease not renewed within the renew deadline')), this.renewDeadlineMs);
+          deadline = armDeadline();
         }
       }
     } finally {
       signal.removeEventListener('abort', stopRenewing);
       this.clock.clearTimeout(deadline);
       this.leading = false;
-      this.gauge.set({ lease: name }, 0);
+      this.metrics.leading.set({ lease: name }, 0);
       try {
         this.options.onStoppedLeading?.();
       } catch (err) {

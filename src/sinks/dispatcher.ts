@@ -36,6 +36,8 @@ export interface DispatcherOptions {
   readonly onStateChange?: () => void;
   /** Clock for the delivery state (epoch ms). @default Date.now */
   readonly now?: () => number;
+  /** Called right before each send; throwing refuses it (a leader whose lease has lapsed must not deliver). */
+  readonly beforeSend?: (sink: string) => void;
 }
 
 /** Records looked at per stream when measuring a backlog: past it the gauge says "at least this many". */
@@ -224,6 +226,7 @@ export class Dispatcher {
       const policy = this.options.policy();
       const events: DcpEvent[] = records.filter((r) => shouldDeliver(r.event, target.config, policy)).map((r) => r.event);
       if (events.length > 0) {
+        this.options.beforeSend?.(name);
         await target.sink.send(events, signal);
         this.sent.inc({ sink: name }, events.length);
       }

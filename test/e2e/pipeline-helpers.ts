@@ -38,6 +38,8 @@ export interface ReceivedRequest {
   /** What the receiver answered. */
   readonly status: number;
   readonly at: number;
+  /** Who sent it, as `Receiver.from` named the client's port while the connection was open. */
+  readonly from?: string;
 }
 
 /** The events in one request body: an http sink's JSON array, or an OTLP logs request whose bodies are events. */
@@ -66,12 +68,15 @@ export class Receiver {
   /** Answers this late (a slow receiver). */
   delayMs = 0;
   port = 0;
+  /** Names the sender of a request from its client port (looked up when the request arrives). */
+  from: ((clientPort: number) => string | undefined) | undefined;
   private readonly server: Server = createServer((req, res) => {
+    const from = this.from?.(req.socket.remotePort ?? 0);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const status = this.status;
-      this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status, at: Date.now() });
+      this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status, at: Date.now(), ...(from !== undefined ? { from } : {}) });
       const answer = (): void => {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(status < 300 ? '{}' : '{"error":"unavailable"}');

@@ -2,6 +2,7 @@
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { selfSignedCertificate } from '../../src/audit/x509.js';
+import type { DcpEvent } from '../../src/api/event.js';
 import { KubeClient, type KubeTransport } from '../../src/kube/client.js';
 import { ROOT, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
@@ -429,4 +430,22 @@ export class FaultScene {
     await this.c.kubectl(['delete', 'nodes', '-l', `${RUN_LABEL}=${this.c.runId}`, '--wait=false']);
     await this.c.kubectl(['-n', 'dcp-system', 'delete', 'secret', `${this.prefix}-tls`, '--ignore-not-found']);
   }
+}
+
+/** Billing intervals in order: the gaps, overlaps and repeated intervals among them (each must be none). */
+export function billingFaults(events: readonly DcpEvent[]): { intervals: number; gaps: string[]; overlaps: string[]; repeated: string[] } {
+  const usage = events.filter((e) => e.name === 'CoreUsage').map((e) => ({ start: String(e.data['intervalStart']), end: String(e.data['intervalEnd']) }));
+  usage.sort((a, b) => a.start.localeCompare(b.start));
+  const gaps: string[] = [];
+  const overlaps: string[] = [];
+  const repeated: string[] = [];
+  for (let i = 1; i < usage.length; i++) {
+    const prev = usage[i - 1];
+    const cur = usage[i];
+    if (prev === undefined || cur === undefined) continue;
+    if (cur.start === prev.start) repeated.push(cur.start);
+    else if (Date.parse(cur.start) < Date.parse(prev.end)) overlaps.push(`${prev.start}..${prev.end} / ${cur.start}`);
+    else if (cur.start !== prev.end) gaps.push(`${prev.end}..${cur.start}`);
+  }
+  return { intervals: usage.length, gaps, overlaps, repeated };
 }

@@ -1,28 +1,9 @@
 // Fault scenario: the operator SIGKILLed at random moments while it appends and delivers, restarted on the same data directory; nothing stored is lost, billing stays contiguous, every stored event reaches the sink.
 import { expect } from 'chai';
-import type { DcpEvent } from '../../src/api/event.js';
 import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
 import { OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { readStore, Receiver, storeIds } from '../e2e/pipeline-helpers.js';
-import { between, drainToSink, FaultScene, Peaks, recovery, reportDrained, ROUNDS, SEED, seeded, sleep } from './campaign.js';
-
-/** Billing intervals in order: the gaps, overlaps and repeated intervals among them (each must be none). */
-export function billingFaults(events: readonly DcpEvent[]): { intervals: number; gaps: string[]; overlaps: string[]; repeated: string[] } {
-  const usage = events.filter((e) => e.name === 'CoreUsage').map((e) => ({ start: String(e.data['intervalStart']), end: String(e.data['intervalEnd']) }));
-  usage.sort((a, b) => a.start.localeCompare(b.start));
-  const gaps: string[] = [];
-  const overlaps: string[] = [];
-  const repeated: string[] = [];
-  for (let i = 1; i < usage.length; i++) {
-    const prev = usage[i - 1];
-    const cur = usage[i];
-    if (prev === undefined || cur === undefined) continue;
-    if (cur.start === prev.start) repeated.push(cur.start);
-    else if (Date.parse(cur.start) < Date.parse(prev.end)) overlaps.push(`${prev.start}..${prev.end} / ${cur.start}`);
-    else if (cur.start !== prev.end) gaps.push(`${prev.end}..${cur.start}`);
-  }
-  return { intervals: usage.length, gaps, overlaps, repeated };
-}
+import { between, billingFaults, drainToSink, FaultScene, Peaks, recovery, reportDrained, ROUNDS, SEED, seeded, sleep } from './campaign.js';
 
 describe('faults: the operator SIGKILLed at random moments while appending and delivering', function () {
   this.timeout(120_000 + ROUNDS * 90_000);

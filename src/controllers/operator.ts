@@ -13,6 +13,7 @@ import { Backoff, type BackoffOptions } from '../runtime/backoff.js';
 import { sleep } from '../runtime/clock.js';
 import { ApiServerWatchdog } from '../runtime/apiserver-watchdog.js';
 import { fencedTransport, OPEN_FENCE, type Fence } from '../runtime/fence.js';
+import { ReconnectProbe } from '../runtime/reconnect-probe.js';
 import { LeaderElector } from '../runtime/leader.js';
 import { storeFailureReason } from '../store/errors.js';
 import { Reflector } from '../runtime/reflector.js';
@@ -94,6 +95,8 @@ export class Operator {
   /** Why the leader's store did not open, while it retries. */
   private storeOpenError: string | undefined;
   private readonly watchdog: ApiServerWatchdog;
+  /** Wakes caches that back off from an unreachable API server as soon as it is ready again. */
+  private readonly reconnectProbe: ReconnectProbe;
   /** The leader's reconcile trigger, while it leads. */
   private enqueuePolicy: (() => void) | undefined;
   private readonly storeOpenFailures: Counter<'reason'>;
@@ -144,6 +147,12 @@ export class Operator {
         else log.warn('API server stalled: no answer', { silentMs, thresholdMs: options.apiServerStallMs ?? 30_000 });
         this.enqueuePolicy?.();
       },
+    });
+    this.reconnectProbe = new ReconnectProbe({
+      transport: this.transport,
+      caches: Object.values(this.caches),
+      registry,
+      onReconnect: (woken) => log.info('API server ready again: watches retry now', { caches: woken }),
     });
   }
 
@@ -199,7 +208,7 @@ export class Operator {
   async run(signal: AbortSignal): Promise<void> {
     const { log } = this.options;
     const started = performance.now();
-    const watches = [...Object.values(this.caches).map((r) => r.start(signal)), this.watchdog.run(signal)];
+    const watches = [...Object.values(this.caches).map((r) => r.start(signal)), this.watchdog.run(signal), this.reconnectProbe.run(signal)];
     void this.synced(signal).then(
       () => log.info('caches synced', { ms: Math.round(performance.now() - started), nodes: this.nodes.store.size, pods: this.pods.store.size }),
       () => undefined,

@@ -1,5 +1,5 @@
 // The list → watch loop of a reflector as a pure state machine: what happened in, next state and effects out.
-import { Gone, ResourceVersionTooLarge, TooManyRequests, WatchClosedEarly, errorReason } from '../kube/errors.js';
+import { Gone, RequestStalled, ResourceVersionTooLarge, TooManyRequests, TransportError, WatchClosedEarly, errorReason } from '../kube/errors.js';
 import type { WatchEventType } from '../kube/json-lines.js';
 
 /** Where a list starts: "" is the most recent state (a consistent read). */
@@ -184,4 +184,9 @@ function watchFailed(state: Watching, err: unknown): Step {
 /** The minimum delay the server asked for, if the error carries one (429 Retry-After). */
 export function serverRetryAfterMs(err: unknown): number | undefined {
   return err instanceof TooManyRequests ? err.retryAfterMs : undefined;
+}
+
+/** The failure got no HTTP answer at all (refused, reset, silent): the server may be down rather than refusing. */
+export function serverUnreachable(err: unknown): boolean {
+  return err instanceof TransportError || err instanceof RequestStalled;
 }

@@ -164,6 +164,40 @@ function driverTests(): void {
     await t.done;
   });
 
+  it('retries at once when a probe finds the server again after an outage, from the shortest delay; other waits are left alone', async function () {
+    const refused = (): Answer => ({ error: new TransportError('connect ECONNREFUSED') });
+    const t = setup([refused(), refused(), refused(), refused(), refused(), refused(), { error: new Forbidden(403, 'Forbidden', 'pods is forbidden') }, list('5', [pod('a', 'ua')])]);
+    const start = 1_000_000;
+    const until = async (ms: number): Promise<void> => {
+      while (t.clock.now() - start < ms) {
+        await settle();
+        t.clock.advance(100);
+      }
+      await settle();
+    };
+    // random 0: tries at 0, 0.8, 2.4, 5.6 and 12 s; the next would be 12.8 s later, at 24.8 s.
+    await until(13_000);
+    expect(t.transport.seen.map((s) => s.at - start)).to.deep.equal([0, 800, 2400, 5600, 12_000]);
+    expect(t.reflector.waitingForServer).to.equal(true);
+    t.reflector.retryNow();
+    await settle();
+    // Refused once more: the delay starts again at 800 ms, not 25.6 s.
+    await until(13_900);
+    expect(t.transport.seen.map((s) => s.at - start).slice(5)).to.deep.equal([13_000, 13_800]);
+    // A 403 is the server answering: a probe's success must not turn it into a request a second.
+    expect(t.reflector.phase).to.equal('BackingOff');
+    expect(t.reflector.waitingForServer).to.equal(false);
+    t.reflector.retryNow();
+    await settle();
+    expect(t.transport.seen).to.have.length(7);
+    await until(15_500);
+    // The 403's own 1.6 s (the backoff's second step), then the list and its watch.
+    expect(t.transport.seen.map((s) => s.at - start).slice(7)).to.deep.equal([15_400, 15_400]);
+    expect(t.reflector.store.hasSynced).to.equal(true);
+    t.ctl.abort();
+    await t.done;
+  });
+
   it('relists after a 410 ERROR event mid-stream, ignores what follows it, and delivers only the difference', async function () {
     const t = setup([
       list('10', [pod('a', 'ua'), pod('b', 'ub', 'Pending'), pod('c', 'uc')]),

@@ -48,9 +48,14 @@ export class LogTailer {
         await sleep(this.options.pollMs ?? 500, signal, this.options.clock ?? systemClock);
       }
     } finally {
-      await this.current?.fh.close();
-      this.current = undefined;
+      await this.close();
     }
+  }
+
+  /** Closes the file being followed (run() does so when it ends; a caller driving poll() itself must). */
+  async close(): Promise<void> {
+    await this.current?.fh.close();
+    this.current = undefined;
   }
 
   /** Reads whatever is new: the rest of a rotated file first, then the file at the path. */

@@ -95,10 +95,15 @@ describe('audit export: the audit log tailer', () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dcp-audit-tail-'));
   });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
+  // Every tailer a test drove by poll() holds its file open until closed.
+  const opened: LogTailer[] = [];
+  afterEach(async () => {
+    for (const t of opened.splice(0)) await t.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   function tailer(seen: string[], fail?: () => boolean): LogTailer {
-    return new LogTailer({
+    const t = new LogTailer({
       path: join(dir, 'audit.log'),
       stateFile: join(dir, 'position'),
       onRecords: (rs) => {
@@ -109,6 +114,8 @@ describe('audit export: the audit log tailer', () => {
       metrics: auditMetrics(new Registry()),
       log: silentLog,
     });
+    opened.push(t);
+    return t;
   }
   const lines = (ids: string[]): string => ids.map((id) => `${JSON.stringify(auditEvent(id))}\n`).join('');
 

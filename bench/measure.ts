@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { KubeClient } from '../src/kube/client.js';
 import { Conflict, RequestStalled } from '../src/kube/errors.js';
+import { LineSplitter, parseWatchEvent } from '../src/kube/json-lines.js';
 
 const CLK_TCK = 100;
 
@@ -120,19 +121,41 @@ export async function metricSum(port: number, name: string): Promise<number> {
 /**
  * Creates Pods at `rate`/s for `seconds` and, in parallel, reads dcp's /metrics and the policy status as
  * fast as they answer: the delay of the k-th create is when a reader first saw ≥ base + k Pods minus when
- * the API server acknowledged it.
+ * the API server acknowledged it. `watch` is the same delay for a plain watch in this process: what any
+ * client's watch takes on this API server and machine, the part of the other two that is not dcp's. A
+ * change is timed when the read that shows it has answered, so each delay includes up to one read's own
+ * round trip: `metricsRead` and `statusRead` are those round trips (sorted, ms).
  */
-export async function changeLatency(client: KubeClient, metricsPort: number, rate: number, seconds: number): Promise<{ achieved: number; metrics: number[]; status: number[] }> {
+export async function changeLatency(
+  client: KubeClient,
+  metricsPort: number,
+  rate: number,
+  seconds: number,
+): Promise<{ achieved: number; metrics: number[]; status: number[]; watch: number[]; metricsRead: number[]; statusRead: number[] }> {
+  const seenWatch: number[] = [];
+  const stopWatch = new AbortController();
+  const from = (await client.json({ path: '/api/v1/namespaces/bench/pods', query: { limit: 1 } })) as { metadata: { resourceVersion: string } };
+  const watching = client
+    .stream({ path: '/api/v1/namespaces/bench/pods', query: { watch: 1, resourceVersion: from.metadata.resourceVersion }, signal: stopWatch.signal, idleTimeoutMs: 600_000 })
+    .then(async (res) => {
+      const lines = new LineSplitter();
+      for await (const chunk of res) for (const line of lines.push(chunk)) if (parseWatchEvent(line).type === 'ADDED') seenWatch.push(performance.now());
+    })
+    .catch(() => undefined);
   const base = await metricSum(metricsPort, 'dcp_inventory_pods');
   const total = rate * seconds;
   const acks: number[] = [];
   const seenMetrics: number[] = [];
   const seenStatus: number[] = [];
   let done = false;
-  const reader = async (read: () => Promise<number>, seen: number[]): Promise<void> => {
+  const metricsRead: number[] = [];
+  const statusRead: number[] = [];
+  const reader = async (read: () => Promise<number>, seen: number[], took: number[]): Promise<void> => {
     while (!done || seen.length < acks.length) {
+      const sent = performance.now();
       const n = (await read()) - base;
       const t = performance.now();
+      took.push(t - sent);
       while (seen.length < n) seen.push(t);
       // Every 10 ms: fine enough to measure, light enough not to be the load being measured.
       await new Promise((r) => setTimeout(r, 10));
@@ -143,7 +166,7 @@ export async function changeLatency(client: KubeClient, metricsPort: number, rat
     const p = (await client.json({ path: '/apis/datacollection.arc.io/v1alpha1/datacollectionpolicies/default' })) as { status?: { inventory?: { pods?: number } } };
     return p.status?.inventory?.pods ?? 0;
   };
-  const readers = [reader(() => metricSum(metricsPort, 'dcp_inventory_pods'), seenMetrics), reader(readStatus, seenStatus)];
+  const readers = [reader(() => metricSum(metricsPort, 'dcp_inventory_pods'), seenMetrics, metricsRead), reader(readStatus, seenStatus, statusRead)];
   const started = performance.now();
   let next = 0;
   const workers = Array.from({ length: 16 }, async () => {
@@ -169,7 +192,10 @@ export async function changeLatency(client: KubeClient, metricsPort: number, rat
   done = true;
   acks.sort((a, b) => a - b);
   await Promise.all(readers);
+  stopWatch.abort();
+  await watching;
   const delays = (seen: number[]) => acks.map((a, k) => (seen[k] ?? NaN) - a).filter((d) => Number.isFinite(d)).sort((a, b) => a - b);
-  return { achieved, metrics: delays(seenMetrics), status: delays(seenStatus) };
+  const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
+  return { achieved, metrics: delays(seenMetrics), status: delays(seenStatus), watch: delays(seenWatch), metricsRead: sorted(metricsRead), statusRead: sorted(statusRead) };
 }
 

@@ -233,21 +233,16 @@ export class Collection {
       new SecurityCollector({ ...common, transport, registry, ...skipped }),
     ];
     const unsubscribeDeny = denyNodeIdentifiers(nodes, this.denySet);
-    // Status follows Pod and Node changes within ~50 ms without a write per change.
-    let pending: NodeJS.Timeout | undefined;
-    const nudge = (): void => {
-      pending ??= setTimeout(() => {
-        pending = undefined;
-        this.options.onChange();
-      }, 50);
-    };
+    // Status follows Pod and Node changes at once, still without a write per change: the work queue runs one
+    // reconcile at a time and folds every change that comes meanwhile into the next. (A 50 ms timer here used
+    // to add its 50 ms to every change→status delay and saved no write the queue does not save already.)
+    const nudge = (): void => this.options.onChange();
     const unsubscribePods = pods.subscribe(nudge);
     const unsubscribeNodes = nodes.subscribe(nudge);
     const done = Promise.allSettled(collectors.map((c) => c.run(abort.signal))).finally(() => {
       unsubscribeDeny();
       unsubscribePods();
       unsubscribeNodes();
-      if (pending) clearTimeout(pending);
       this.termAbort.signal.removeEventListener('abort', onTermAbort);
     });
     this.running = { abort, collectors, done, inventory };

@@ -1,7 +1,7 @@
 // Event and TLS Secret projections, object keys and collection paths.
 import { expect } from 'chai';
 import { projectEvent, projectTlsSecret } from '../../src/kube/projections.js';
-import { collectionPath, objectKey, splitKey } from '../../src/kube/resource.js';
+import { collectionPath, objectKey, splitKey, StringPool } from '../../src/kube/resource.js';
 
 // A self-signed EC certificate made with openssl for this test (serial 0x1234, valid 2026-11-25 to 2036-11-22).
 const CERT_PEM = `-----BEGIN CERTIFICATE-----
@@ -91,6 +91,18 @@ describe('object keys and paths', function () {
     expect(objectKey({ metadata: {} })).to.equal(undefined);
     expect(splitKey('a/b')).to.deep.equal({ namespace: 'a', name: 'b' });
     expect(splitKey('node-1')).to.deep.equal({ namespace: undefined, name: 'node-1' });
+  });
+
+  it('hands out one shared copy of equal strings, and starts over past its limit', function () {
+    const pool = new StringPool(2);
+    // Built at run time, so the two are equal but distinct strings, as two decoded Pods' nodeNames are.
+    const first = ['node', '1'].join('-');
+    expect(pool.intern(first)).to.equal('node-1');
+    expect(pool.intern(['node', '1'].join('-'))).to.equal(first);
+    pool.intern('node-2');
+    // Full: the next new string starts a fresh pool, and strings interned before are simply copies again.
+    expect(pool.intern('node-3')).to.equal('node-3');
+    expect(pool.intern('node-1')).to.equal('node-1');
   });
 
   it('narrows a collection path to one namespace', function () {

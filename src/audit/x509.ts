@@ -12,8 +12,10 @@ export interface CertificateSpec {
   readonly dnsNames?: readonly string[];
   readonly emails?: readonly string[];
   readonly ipv4?: readonly string[];
-  /** 16 bytes; random when absent. */
+  /** 16 bytes; random when absent. Made positive and non-zero (RFC 5280 4.1.2.2) unless `serialAsGiven`. */
   readonly serial?: Uint8Array;
+  /** Writes `serial` as given, even negative (a leading byte ≥ 0x80): the hostile certificates some CAs issued. */
+  readonly serialAsGiven?: boolean;
   /** Ed25519; generated when absent. */
   readonly key?: KeyObject;
 }
@@ -62,7 +64,7 @@ export function selfSignedCertificate(spec: CertificateSpec): { certPem: string;
     ...(spec.email !== undefined ? [rdn('1.2.840.113549.1.9.1', tlv(0x16, Buffer.from(spec.email)))] : []),
   );
   const serial = Buffer.from(spec.serial ?? crypto.getRandomValues(new Uint8Array(16)));
-  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
+  if (spec.serialAsGiven !== true) serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
   const altNames = [
     ...(spec.dnsNames ?? []).map((d) => tlv(0x82, Buffer.from(d))),
     ...(spec.emails ?? []).map((e) => tlv(0x81, Buffer.from(e))),

@@ -15,6 +15,7 @@ export type PiiKind =
   | 'credential'
   | 'pem'
   | 'keyMaterial'
+  | 'hostname'
   | 'denied';
 
 export interface PiiFinding {
@@ -112,6 +113,7 @@ export const PII_PLACEHOLDERS: Readonly<Record<PiiKind, string>> = {
   credential: '<secret>',
   pem: '<key>',
   keyMaterial: '<key>',
+  hostname: '<host>',
   // What DenySet.redact is usually given: the deny set holds node names, hostnames and systemUUIDs.
   denied: '<node>',
 };
@@ -265,6 +267,25 @@ export interface PiiGuardOptions {
 /** Paths whose value is a UUID by design: the kube-system UID and the subscription GUID. */
 const UUID_FIELDS = new Set(['cluster.id', 'cluster.subscriptionId']);
 
+/**
+ * Paths that hold what a machine reports about its software (HostOsInfo). A host name has no place there, and one
+ * the deny set does not hold (a Node not seen yet, a build host that never was a Node) has no other way to be caught.
+ */
+const SOFTWARE_FIELDS = new Set(['data.osImage', 'data.kernelVersion', 'data.containerRuntimeVersion']);
+
+// Host names by their shape: a DNS name ending in a letters-only label (versions end in digits: 6.6.64.2-9.azl3,
+// 5.14.0-284.el9.x86_64), an address written with dashes (EC2, GCE: ip-10-0-0-4), an Azure scale set instance (…-vmss00000a).
+const HOST_NAMES: readonly RegExp[] = [
+  /(?<![\w.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(?![\w.-])/i,
+  /(?<![a-z0-9])ip-\d{1,3}-\d{1,3}-\d{1,3}-\d{1,3}(?!\d)/i,
+  /-vmss[0-9a-z]{6}(?![0-9a-z])/i,
+];
+
+/** Whether `text` holds something shaped like a host name (used on SOFTWARE_FIELDS only: elsewhere DNS names are ordinary). */
+export function containsHostName(text: string): boolean {
+  return HOST_NAMES.some((re) => re.test(text));
+}
+
 function* strings(value: unknown, path: string): Generator<[string, string]> {
   if (typeof value === 'string') yield [path, value];
   else if (typeof value === 'object' && value !== null) {
@@ -284,12 +305,13 @@ export class PiiGuard {
     this.log = options.log ?? silentLog;
   }
 
-  /** Every finding in the event. Patterns apply to every string; the deny-set to `data` only (the rest is schema-fixed vocabulary). */
+  /** Every finding in the event. Patterns apply to every string; the deny-set to `data` only (the rest is schema-fixed vocabulary); host-name shapes to SOFTWARE_FIELDS. */
   inspect(event: DcpEvent): PiiFinding[] {
     const findings: PiiFinding[] = [];
     for (const [path, text] of strings(event, '')) {
       for (const kind of detectPii(text, { allowUuid: UUID_FIELDS.has(path) })) findings.push({ kind, path });
       if (path.startsWith('data.') && this.denySet.matches(text)) findings.push({ kind: 'denied', path });
+      if (SOFTWARE_FIELDS.has(path) && containsHostName(text)) findings.push({ kind: 'hostname', path });
     }
     return findings;
   }

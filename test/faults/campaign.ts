@@ -268,8 +268,8 @@ export interface ScenarioCounts {
   readonly maxSockets: number;
 }
 
-/** Prints the scenario's one line and appends it to .dev/faults/results.jsonl (docs/reliability.md takes its tables from there). */
-export function report(counts: ScenarioCounts): string {
+/** Prints the scenario's one line (with any counts of its own after the common ones) and appends it to .dev/faults/results.jsonl (docs/reliability.md takes its tables from there). */
+export function report(counts: ScenarioCounts & Readonly<Record<string, string | number>>): string {
   const line = `faults ${counts.scenario}: seed=${SEED} ${Object.entries(counts)
     .filter(([k]) => k !== 'scenario')
     .map(([k, v]) => `${k}=${String(v)}`)

@@ -129,6 +129,28 @@ describe('PII guard', function () {
     }
   });
 
+  // Found by the abuse fault scenario: a Node's containerRuntimeVersion named a Node created a moment later, before the
+  // deny set held it, and the HostOsInfo carrying it was stored and sent.
+  it('rejects a host name in a HostOsInfo software field that no deny set holds, and passes real OS, kernel and runtime versions', function () {
+    const guard = new PiiGuard();
+    const hostOs = exampleEvent('HostOsInfo', T);
+    const real = {
+      osImage: ['Ubuntu 22.04.5 LTS', 'Azure Linux 3.0', 'CBL-Mariner/Linux', 'Windows Server 2022 Datacenter', 'Flatcar Container Linux by Kinvolk 3815.2.0', 'Bottlerocket OS 1.20.0 (aws-k8s-1.29)', 'Debian GNU/Linux 12 (bookworm)', 'Red Hat Enterprise Linux CoreOS 414.92.202402201520-0 (Plow)', 'Amazon Linux 2', 'Talos (v1.7.0)'],
+      kernelVersion: ['5.15.0-1079-azure', '6.6.64.2-9.azl3', '5.15.173.1-2.cm2', '10.0.20348.3207', '6.1.0-18-cloud-amd64', '5.14.0-284.55.1.el9_2.x86_64', '4.14.336-257.562.amzn2.x86_64', '3.10.0-1160.el7.x86_64'],
+      containerRuntimeVersion: ['containerd://1.7.27-1', 'containerd://2.0.4', 'docker://24.0.7', 'cri-o://1.29.1'],
+    };
+    for (const [field, values] of Object.entries(real)) for (const v of values) expect(guard.inspect(withField(hostOs, field, v)), `${field} ${v}`).to.deep.equal([]);
+    const hosts = ['ip-97-9-249-122-zq52e28y7y.ec2.internal', 'ip-10-0-0-4', 'buildhost-17.corp.example', 'dza-zq062l13vr.75.91.cal', 'aks-nodepool1-12345678-vmss00000a', 'aks-vyrlw-zq1gi6leng-vmss328184'];
+    for (const field of Object.keys(real)) {
+      for (const host of hosts) {
+        const findings = guard.inspect(withField(hostOs, field, `containerd://1.7.25-1 built on ${host}`));
+        expect(findings.map((f) => f.kind), `${field} naming ${host}`).to.include('hostname');
+      }
+    }
+    // Elsewhere a DNS name is ordinary (a sink's host, an image registry): no hostname finding.
+    expect(guard.inspect(withField(exampleEvent('HostError', T), 'message', 'pull from mcr.microsoft.com failed')).map((f) => f.kind)).to.not.include('hostname');
+  });
+
   it('still sees an address next to a dash or inside a range', function () {
     expect(detectPii('pool 10.0.0.1-10.0.0.9 exhausted')).to.deep.equal(['ipv4']);
     expect(detectPii('from 10.1.2.3- refused')).to.deep.equal(['ipv4']);

@@ -80,6 +80,7 @@ const WRITE_REASONS: Readonly<Record<string, string>> = {
   EACCES: 'PermissionDenied',
   EPERM: 'PermissionDenied',
   Locked: 'InUse',
+  ENOENT: 'DataDirectoryMissing',
 };
 
 function storeWritableCondition(observed: Observed): DesiredCondition {

@@ -8,7 +8,8 @@ import { silentLog, type Log } from '../observability/log.js';
 import { counter, type Registry } from '../observability/metrics.js';
 import { DayAggregator } from './aggregate.js';
 import { DAY_MS, dayOf, dayStart, listDays, nextDay, partitionFile } from './days.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, reclaimLock } from './lock.js';
+import { DataDirectoryLostError, exists, unlinked, writeBack } from './lost-directory.js';
 import type { WriteHealth } from './write-health.js';
 import { encodeRecord } from './record.js';
 import { checkSegment, fsyncDir, readRecords, removeIfExists, truncateFile, writeFileAtomic } from './segment.js';
@@ -132,6 +133,7 @@ function isStoredEvent(v: unknown): v is DcpEvent {
 }
 
 const LAST_AGGREGATED = 'LAST';
+const STREAMS: readonly Stream[] = ['raw', 'aggregates'];
 
 async function readLastAggregated(path: string): Promise<string | undefined> {
   try {
@@ -146,6 +148,7 @@ async function readLastAggregated(path: string): Promise<string | undefined> {
 const emptyPartition = (): Partition => ({ size: 0, events: 0, oldest: Infinity, newest: -Infinity });
 
 export class EventStore {
+  private readonly dataDir: string;
   private readonly rawDir: string;
   private readonly aggDir: string;
   private readonly now: () => number;
@@ -171,6 +174,7 @@ export class EventStore {
   private readonly duplicates;
 
   private constructor(options: EventStoreOptions) {
+    this.dataDir = options.dataDir;
     this.rawDir = join(options.dataDir, 'raw');
     this.aggDir = join(options.dataDir, 'aggregates');
     this.now = options.now ?? Date.now;
@@ -333,6 +337,9 @@ export class EventStore {
     const p = this.partitions.raw.get(day) ?? emptyPartition();
     const buf = Buffer.from(batch.flatMap((b) => b.lines).join(''));
     try {
+      // Refused after a write-back: the failure is what makes the deletion show in StoreWritable until the next append.
+      const lost = await this.recoverLostDirectory(this.handle === undefined);
+      if (lost) throw lost;
       const fh = await this.fileFor(day);
       this.partitions.raw.set(day, p);
       // Positional writes at the durable size: a failed partial write is simply overwritten next time.
@@ -345,8 +352,10 @@ export class EventStore {
       await this.closeFile().catch(() => undefined);
       await truncateFile(join(this.rawDir, partitionFile(day)), p.size).catch(() => undefined);
       for (const b of batch) for (const e of b.events) this.ids.delete(e.id);
-      this.log.error('store: write failed', { partition: day, error: String(err) });
-      this.health?.failed('append', err);
+      if (!(err instanceof DataDirectoryLostError)) {
+        this.log.error('store: write failed', { partition: day, error: String(err) });
+        this.health?.failed('append', err);
+      }
       for (const b of batch) b.done(err);
       return;
     }
@@ -363,9 +372,60 @@ export class EventStore {
     this.notify();
   }
 
+  /**
+   * Notices the data directory deleted under the running store (the open partition unlinked; with `full`,
+   * also any known partition file gone) and recovers: recreates the directories and the lock, writes the
+   * open partition back from its handle byte for byte (cursors into it stay valid), and forgets the
+   * partitions that are gone. Logs and reports it as an append failure; returns the error, or undefined
+   * when nothing was lost. Runs under exclusive().
+   */
+  private async recoverLostDirectory(full: boolean): Promise<DataDirectoryLostError | undefined> {
+    if (this.readOnly) return undefined;
+    const open = this.handle;
+    const openLost = open !== undefined && (await unlinked(open.fh));
+    if (!openLost && !full) return undefined;
+    const gone: { stream: Stream; day: string }[] = [];
+    for (const stream of STREAMS) {
+      for (const day of this.days(stream)) {
+        if (openLost && stream === 'raw' && day === open.day) continue;
+        if (!(await exists(join(this.dir(stream), partitionFile(day))))) gone.push({ stream, day });
+      }
+    }
+    if (!openLost && gone.length === 0) return undefined;
+    await mkdir(this.rawDir, { recursive: true });
+    await mkdir(this.aggDir, { recursive: true });
+    await reclaimLock(this.dataDir);
+    let keptEvents = 0;
+    if (openLost) {
+      const p = this.partitions.raw.get(open.day) ?? emptyPartition();
+      await writeBack(open.fh, p.size, join(this.rawDir, partitionFile(open.day)));
+      keptEvents = p.events;
+      await this.closeFile();
+    }
+    let lostEvents = 0;
+    for (const { stream, day } of gone) {
+      lostEvents += stream === 'raw' ? (this.partitions.raw.get(day)?.events ?? 0) : 0;
+      this.partitions[stream].delete(day);
+    }
+    const goneRaw = new Set(gone.filter((g) => g.stream === 'raw').map((g) => g.day));
+    for (const [id, day] of this.ids) if (goneRaw.has(day)) this.ids.delete(id);
+    if (this.lastAggregated !== undefined && !(await exists(join(this.aggDir, LAST_AGGREGATED)))) {
+      await writeFileAtomic(join(this.aggDir, LAST_AGGREGATED), `${this.lastAggregated}\n`);
+    }
+    const err = new DataDirectoryLostError(
+      `the data directory ${this.dataDir} was deleted under the running operator: recreated it, wrote back the open partition (${keptEvents} events); ${gone.length} other partition(s) with ${lostEvents} raw events are gone`,
+    );
+    this.log.error('store: the data directory was deleted under the running operator', { dataDir: this.dataDir, keptEvents, lostPartitions: gone.map((g) => `${g.stream}/${g.day}`), lostEvents });
+    this.health?.failed('append', err);
+    this.notify();
+    return err;
+  }
+
   private async fileFor(day: string): Promise<FileHandle> {
     if (this.handle?.day === day) return this.handle.fh;
     await this.closeFile();
+    // Cheap here (once per file opened), and a directory deleted while no file was open comes back by itself.
+    await mkdir(this.rawDir, { recursive: true });
     const path = join(this.rawDir, partitionFile(day));
     const fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o640);
     // A new file's directory entry must be durable too, or a crash could lose the whole partition.
@@ -430,7 +490,13 @@ export class EventStore {
       const start = after && day === after.partition ? after.offset : 0;
       // NOTE: read the durable size once; appends landing during the read belong to the next call.
       const end = p.size;
-      for await (const r of readRecords(join(this.dir(stream), partitionFile(day)), start, end)) {
+      const path = join(this.dir(stream), partitionFile(day));
+      if (start < end && !(await exists(path))) {
+        // Gone without retention deleting it: never move a cursor past records the store may still hold open.
+        await this.exclusive(() => this.recoverLostDirectory(true));
+        if (this.partitions[stream].get(day) !== p) continue;
+      }
+      for await (const r of readRecords(path, start, end, false)) {
         next = { partition: day, offset: r.end };
         if (isStoredEvent(r.value) && Date.parse(r.value.time) >= cutoff) records.push({ event: r.value, position: next });
         if (records.length >= max) return { records, next };

@@ -56,3 +56,9 @@ export async function acquireLock(dataDir: string): Promise<() => Promise<void>>
     await removeIfExists(path);
   };
 }
+
+/** Writes the lock again after the data directory was deleted under its holder, which goes on writing there. */
+export async function reclaimLock(dataDir: string): Promise<void> {
+  const path = join(resolve(dataDir), 'LOCK');
+  if ((await lockHolder(dataDir)) === undefined) await writeFile(path, String(process.pid));
+}

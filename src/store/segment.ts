@@ -15,14 +15,15 @@ const CHUNK = 1 << 20;
 
 /**
  * Complete lines of `path` between byte offsets `start` and `end`. Bytes after the last newline
- * (a torn write) are not yielded. A missing file (deleted by retention meanwhile) yields nothing.
+ * (a torn write) are not yielded. A missing file (deleted by retention meanwhile) yields nothing,
+ * unless `missingOk` is false: then it throws ENOENT.
  */
-export async function* readRecords(path: string, start: number, end = Infinity): AsyncGenerator<RawRecord> {
+export async function* readRecords(path: string, start: number, end = Infinity, missingOk = true): AsyncGenerator<RawRecord> {
   let fh;
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if (missingOk && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
   try {
@@ -104,7 +105,7 @@ export async function fsyncDir(dir: string): Promise<void> {
  * Replaces `path` with `data` all at once: a crash leaves either the old file or the new one.
  * With syncDir false the caller syncs the directory itself (once for many files).
  */
-export async function writeFileAtomic(path: string, data: string, options: { syncDir?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Buffer, options: { syncDir?: boolean } = {}): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
   try {

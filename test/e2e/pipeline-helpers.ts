@@ -67,6 +67,8 @@ export class Receiver {
   status = 200;
   /** Answers this late (a slow receiver). */
   delayMs = 0;
+  /** When set, a request without `Authorization: Bearer <token>` is answered 401. */
+  token: string | undefined;
   port = 0;
   /** Names the sender of a request from its client port (looked up when the request arrives). */
   from: ((clientPort: number) => string | undefined) | undefined;
@@ -75,7 +77,7 @@ export class Receiver {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const status = this.status;
+      const status = this.token !== undefined && req.headers.authorization !== `Bearer ${this.token}` ? 401 : this.status;
       this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status, at: Date.now(), ...(from !== undefined ? { from } : {}) });
       const answer = (): void => {
         res.writeHead(status, { 'content-type': 'application/json' });
@@ -121,6 +123,22 @@ export class Receiver {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+
+  /** Down: stops listening, so senders get connection refused until up(). */
+  down(): Promise<void> {
+    return this.close();
+  }
+
+  /** Listens again on the same port. */
+  async up(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,6 +169,7 @@ export interface SinkSpec {
   type: 'http' | 'otlp' | 'file';
   url?: string;
   path?: string;
+  secretRef?: { name: string; key: string };
   region: string;
 }
 
@@ -172,6 +191,23 @@ export async function getPolicy(c: TestCluster): Promise<PolicyView | undefined>
 export const condition = (p: PolicyView | undefined, type: string): PolicyCondition | undefined => p?.status?.conditions?.find((c) => c.type === type);
 
 /** One condition of the policy as the API server has it now (undefined while there is no policy or no such condition). */
+/** A sink's entry in status.sinks[] (SinkStatusSchema). */
+export interface SinkView {
+  name: string;
+  state: string;
+  backlogEvents: number;
+  oldestUndeliveredTime?: string;
+  lastSuccessTime?: string;
+  failingSince?: string;
+  lastErrorClass?: string;
+  lastError?: string;
+}
+
+export async function sinkStatus(c: TestCluster, name: string): Promise<SinkView | undefined> {
+  const p = (await getPolicy(c)) as { status?: { sinks?: SinkView[] } } | undefined;
+  return p?.status?.sinks?.find((s) => s.name === name);
+}
+
 export async function policyCondition(c: TestCluster, type: string): Promise<PolicyCondition | undefined> {
   return condition(await getPolicy(c), type);
 }

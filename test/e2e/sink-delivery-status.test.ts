@@ -4,21 +4,7 @@
 import { expect } from 'chai';
 import { cluster, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
-import { applyOk, condition, getPolicy, policyYaml, Receiver, REGION } from './pipeline-helpers.js';
-
-interface SinkView {
-  name: string;
-  state: string;
-  backlogEvents: number;
-  oldestUndeliveredTime?: string;
-  lastSuccessTime?: string;
-  lastErrorClass?: string;
-}
-
-async function sinkStatus(c: TestCluster, name: string): Promise<SinkView | undefined> {
-  const p = (await getPolicy(c)) as { status?: { sinks?: SinkView[] } } | undefined;
-  return p?.status?.sinks?.find((s) => s.name === name);
-}
+import { applyOk, condition, getPolicy, policyYaml, Receiver, REGION, sinkStatus } from './pipeline-helpers.js';
 
 describe('sink delivery status, Delivering and the backlog gauges against a real receiver', function () {
   this.timeout(180_000);

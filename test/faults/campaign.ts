@@ -6,7 +6,7 @@ import type { DcpEvent } from '../../src/api/event.js';
 import { KubeClient, type KubeTransport } from '../../src/kube/client.js';
 import { ROOT, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
-import { applyOk, policyYaml, readyAtGeneration, REGION, storeIds } from '../e2e/pipeline-helpers.js';
+import { applyOk, policyYaml, readyAtGeneration, REGION, type SinkSpec, storeIds } from '../e2e/pipeline-helpers.js';
 
 /** Rounds per scenario: 2 in `make test` (the smoke), more from `make faults` (FAULT_ROUNDS). */
 export const ROUNDS = Math.max(1, Number(process.env.FAULT_ROUNDS ?? 2));
@@ -400,14 +400,15 @@ export class FaultScene {
   }
 
   /**
-   * A new `dcp run` collecting into one http sink at sinkUrl, on a policy with control-plane (and billing) intervals of
+   * A new `dcp run` collecting into one http sink at sinkUrl (named regional; moreSinks besides), on a policy with control-plane (and billing) intervals of
    * 10 s so rounds see events; resolves once the policy is Ready.
    */
-  async collectInto(sinkUrl: string, options: { billing?: boolean; dataDir?: string } = {}): Promise<OperatorProcess> {
+  async collectInto(sinkUrl: string, options: { billing?: boolean; dataDir?: string; moreSinks?: readonly SinkSpec[] } = {}): Promise<OperatorProcess> {
     const op = new OperatorProcess(this.c.kubeconfigPath, [], options.dataDir);
     await op.started();
     const categories = { controlPlane: { intervalSeconds: 10 }, ...(options.billing === true ? { billing: { intervalSeconds: 10 } } : {}) };
-    await applyOk(this.c, policyYaml({ categories, export: { sinks: [{ name: 'regional', type: 'http', url: sinkUrl, region: REGION }] } }));
+    const sinks = [{ name: 'regional', type: 'http', url: sinkUrl, region: REGION }, ...(options.moreSinks ?? [])];
+    await applyOk(this.c, policyYaml({ categories, export: { sinks } }));
     await readyAtGeneration(this.c);
     return op;
   }

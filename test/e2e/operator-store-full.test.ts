@@ -1,27 +1,14 @@
 // A full data directory (a real size-limited tmpfs): StoreWritable False, /readyz failing `store`, a failure count; all recovers when space returns.
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, rmdirSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { cluster, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
-import { policyCondition, type PolicyCondition, policyYaml } from './pipeline-helpers.js';
+import { fill, policyCondition, type PolicyCondition, policyYaml } from './pipeline-helpers.js';
 
 const POLICY = policyYaml({ categories: { controlPlane: { intervalSeconds: 10 } } });
-
-/** Fills the file system holding `path` until a write fails with ENOSPC. */
-function fill(path: string): void {
-  const fd = openSync(path, 'w');
-  const block = Buffer.alloc(64 * 1024, 1);
-  try {
-    for (;;) writeSync(fd, block);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe('dcp run on a full data directory', function () {
   this.timeout(240_000);

@@ -1,6 +1,7 @@
 // Helpers for the pipeline e2e tests: recording HTTP receivers, policy status, store reads, and a leak scanner.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -253,6 +254,19 @@ export async function storeStats(dataDir: string): Promise<{ events: number; byt
     return store.stats();
   } finally {
     await store.close();
+  }
+}
+
+/** Fills the file system holding `path` until a write fails with ENOSPC. */
+export function fill(path: string): void {
+  const fd = openSync(path, 'w');
+  const block = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (;;) writeSync(fd, block);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    closeSync(fd);
   }
 }
 

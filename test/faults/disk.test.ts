@@ -1,12 +1,12 @@
 // Fault scenario: the data directory full (a size-limited tmpfs), read-only (a read-only bind mount over it) and deleted under the running operator; each shows in logs, status and metrics, collection resumes, nothing acknowledged is lost.
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
 import { type OperatorProcess, waitFor } from '../e2e/operator-process.js';
-import { condition, getPolicy, policyCondition, type PolicyCondition, Receiver, storeIds } from '../e2e/pipeline-helpers.js';
+import { condition, fill, getPolicy, policyCondition, type PolicyCondition, Receiver, storeIds } from '../e2e/pipeline-helpers.js';
 import { between, drainToSink, FaultScene, Peaks, reportDrained, ROUNDS, SEED, seeded, sleep } from './campaign.js';
 
 export type DiskFault = 'full' | 'readOnly' | 'deleted';
@@ -22,19 +22,6 @@ const SIGNS: Readonly<Record<DiskFault, { reason: string; errno: string; log: Re
 };
 
 const run = (cmd: string, args: string[]): void => void execFileSync(cmd, args, { stdio: 'pipe' });
-
-/** Fills the file system holding `path` until a write fails with ENOSPC. */
-function fill(path: string): void {
-  const fd = openSync(path, 'w');
-  const block = Buffer.alloc(64 * 1024, 1);
-  try {
-    for (;;) writeSync(fd, block);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Injects a fault into the data directory and returns how to undo it (nothing to undo for a deletion: the operator recreates it). */
 function inject(fault: DiskFault, dir: string): () => void {

@@ -10,12 +10,14 @@ cd "$(dirname "$0")/.."
 export FAULT_MAX_DOWN_S=${FAULT_MAX_DOWN_S:-30}
 # The sink-outage scenario's first outage: one sink down for 10 minutes while the other delivers.
 export FAULT_SINK_DOWN_S=${FAULT_SINK_DOWN_S:-600}
+# How long api-server-stall keeps the kube-apiserver SIGSTOPped each round (issue 16: 2 minutes).
+export FAULT_STALL_S=${FAULT_STALL_S:-120}
 export FAULT_SEED=${FAULT_SEED:-$(( (RANDOM << 15) | RANDOM ))}
 # Rounds per scenario when FAULT_ROUNDS is not given; a scenario not named here runs 20.
 # sink-outage: the first round is the 10-minute outage, the others alternate shorter outages and a wrong token.
-declare -A ROUNDS=([api-server-restart]=20 [etcd-compaction]=10 [operator-kill]=50 [leader-handover]=20 [sink-outage]=6)
-echo "==> fault campaign: faults up to ${FAULT_MAX_DOWN_S}s, seed ${FAULT_SEED}"
-echo "    (rerun: make faults FAULT_SEED=${FAULT_SEED}${FAULT_ROUNDS:+ FAULT_ROUNDS=${FAULT_ROUNDS}} FAULT_MAX_DOWN_S=${FAULT_MAX_DOWN_S} FAULT_SINK_DOWN_S=${FAULT_SINK_DOWN_S})"
+declare -A ROUNDS=([api-server-restart]=20 [etcd-compaction]=10 [operator-kill]=50 [leader-handover]=20 [sink-outage]=6 [api-server-stall]=2)
+echo "==> fault campaign: faults up to ${FAULT_MAX_DOWN_S}s, stalls of ${FAULT_STALL_S}s, seed ${FAULT_SEED}"
+echo "    (rerun: make faults FAULT_SEED=${FAULT_SEED}${FAULT_ROUNDS:+ FAULT_ROUNDS=${FAULT_ROUNDS}} FAULT_MAX_DOWN_S=${FAULT_MAX_DOWN_S} FAULT_SINK_DOWN_S=${FAULT_SINK_DOWN_S} FAULT_STALL_S=${FAULT_STALL_S})"
 failed=()
 for file in dist/test/faults/*.test.js; do
   scenario=$(basename "$file" .test.js)

@@ -14,6 +14,7 @@ import type { Clock } from '../runtime/clock.js';
 import { Reflector } from '../runtime/reflector.js';
 import type { SkippedObjects } from '../runtime/skipped-objects.js';
 import type { ChangeHandler } from '../runtime/store.js';
+import type { ReconnectRegistry } from '../runtime/reconnect-probe.js';
 import { clusterRef, FlushLoop, wallClock, Wakeup, type Collector, type EmitEvents } from './collector.js';
 import type { NamespaceProjection } from './projections.js';
 
@@ -275,6 +276,8 @@ export interface SecurityCollectorOptions {
   readonly log?: Log;
   /** Where the reflectors' dcp_watch_* metrics go. */
   readonly registry?: Registry;
+  /** Where the reflectors enrol for wake-ups after an API server outage. */
+  readonly reconnect?: ReconnectRegistry;
   /** Certificate states are re-evaluated (valid → expiring → expired) and KMS polled this often (at least 100 ms). @default 300000 */
   readonly checkIntervalMs?: number;
   /** Changes are gathered this long, then emitted as one batch. @default 1000 */
@@ -379,6 +382,7 @@ export class SecurityCollector implements Collector {
       path: CSR_PATH,
       project: projectCsr,
       registry: this.options.registry,
+      ...(this.options.reconnect ? { reconnect: this.options.reconnect } : {}),
       onError: (err, reason) => this.watchError('CSR watch restarting', { reason, error: String(err) }, err),
       onMalformed: (key, object) => this.skip(CSR, { object, ...(key !== undefined ? { key } : {}) }, 'MalformedObject', 'this CertificateSigningRequest lacks metadata.uid'),
     });
@@ -436,6 +440,7 @@ export class SecurityCollector implements Collector {
       const reflector = tlsSecretCache(this.options.transport, ns, projectTlsSecret, {
         fields: TLS_SECRET_FIELDS,
         registry: this.options.registry,
+        ...(this.options.reconnect ? { reconnect: this.options.reconnect } : {}),
         onError: (err, reason) => this.watchError('TLS Secret watch restarting', { namespace: ns, reason, error: String(err) }, err),
         onMalformed: (key, object) => this.skip(SECRET, { object, ...(key !== undefined ? { key } : {}) }, 'MalformedObject', 'this Secret lacks metadata.uid'),
       });

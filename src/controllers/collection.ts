@@ -36,6 +36,7 @@ import { CursorStore, Dispatcher, createSink, type DispatchTarget } from '../sin
 import { EventStore } from '../store/event-store.js';
 import { WriteHealth, type WriteFailure } from '../store/write-health.js';
 import type { Observed } from './policy-status.js';
+import type { ReconnectRegistry } from '../runtime/reconnect-probe.js';
 import { categoryEnabled } from '../api/categories.js';
 
 export interface CollectionOptions {
@@ -60,6 +61,8 @@ export interface CollectionOptions {
   readonly sweepIntervalMs?: number;
   /** Checked right before each store append and each sink delivery (leader fencing). @default none */
   readonly fence?: Fence;
+  /** Where the collectors' own reflectors enrol for wake-ups after an API server outage. */
+  readonly reconnect?: ReconnectRegistry;
 }
 
 interface CategoryCounters {
@@ -230,7 +233,7 @@ export class Collection {
       // These watch what they read (Events, TLS Secrets, CSRs) only while their category is enabled.
       new HostErrorsCollector({ ...common, transport, registry, denySet: this.denySet, ...skipped }),
       new LinuxVmCollector({ ...common, transport, registry, denySet: this.denySet, ...skipped }),
-      new SecurityCollector({ ...common, transport, registry, ...skipped }),
+      new SecurityCollector({ ...common, transport, registry, ...skipped, ...(this.options.reconnect ? { reconnect: this.options.reconnect } : {}) }),
     ];
     const unsubscribeDeny = denyNodeIdentifiers(nodes, this.denySet);
     // Status follows Pod and Node changes at once, still without a write per change: the work queue runs one

@@ -114,9 +114,15 @@ export class Operator {
     // One reporter for every object the caches and collectors cannot read; only the leader writes Events.
     const recorder = this.recorder();
     this.skipped = new SkippedObjects({ registry, log, record: (e) => recorder.record(e), canRecord: () => this.leading });
+    this.reconnectProbe = new ReconnectProbe({
+      transport: this.transport,
+      registry,
+      onReconnect: (woken) => log.info('API server ready again: watches retry now', { caches: woken }),
+    });
     const common = (resource: string, kind: string, apiVersion = 'v1') => ({
       transport: this.transport,
       registry,
+      reconnect: this.reconnectProbe,
       resource,
       ...(options.watchStallTimeoutMs !== undefined ? { stallTimeoutMs: options.watchStallTimeoutMs } : {}),
       ...(options.watchBackoff !== undefined ? { backoff: options.watchBackoff } : {}),
@@ -147,12 +153,6 @@ export class Operator {
         else log.warn('API server stalled: no answer', { silentMs, thresholdMs: options.apiServerStallMs ?? 30_000 });
         this.enqueuePolicy?.();
       },
-    });
-    this.reconnectProbe = new ReconnectProbe({
-      transport: this.transport,
-      caches: Object.values(this.caches),
-      registry,
-      onReconnect: (woken) => log.info('API server ready again: watches retry now', { caches: woken }),
     });
   }
 
@@ -258,6 +258,7 @@ export class Operator {
           log,
           onChange,
           skipped: this.skipped,
+          reconnect: this.reconnectProbe,
           ...(this.options.clock ? { clock: this.options.clock } : {}),
         });
       } catch (err) {

@@ -15,7 +15,7 @@ export interface Observed {
   categories?: PolicyStatus['categories'];
   store?: { events: number; bytes: number; oldestEventTime?: string; rawDaysApplied?: number; error?: string };
   /** The API server stall watchdog: whether it answers, and since when it has not. */
-  apiServer?: { responsive: boolean; thresholdMs: number; stalledSince?: string; lastError?: string };
+  apiServer?: { responsive: boolean; thresholdMs: number; stalledSince?: string; lastError?: string; lastStall?: { since: string; seconds: number } };
   /** Appends or cursor writes are failing now (a full, read-only or forbidden data directory). */
   storeWrite?: { reason: string; message: string; since: number };
   /** The leader could not open the event store (it retries): the errno-like reason and a message. */
@@ -99,7 +99,10 @@ function apiServerCondition(observed: Observed): DesiredCondition | undefined {
   const api = observed.apiServer;
   if (!api) return undefined;
   const threshold = `${Math.round(api.thresholdMs / 1000)}s`;
-  if (api.responsive) return { type: 'APIServerResponsive', status: 'True', reason: 'Responsive', message: `the API server answers within ${threshold}` };
+  if (api.responsive) {
+    const last = api.lastStall ? ` (it last stalled at ${api.lastStall.since}: no answer for ${api.lastStall.seconds}s)` : '';
+    return { type: 'APIServerResponsive', status: 'True', reason: 'Responsive', message: `the API server answers within ${threshold}${last}` };
+  }
   const since = api.stalledSince ? ` since ${api.stalledSince}` : '';
   const why = api.lastError ? `: ${api.lastError}` : '';
   return { type: 'APIServerResponsive', status: 'False', reason: 'Stalled', message: `no answer from the API server for more than ${threshold}${since}${why}` };

@@ -27,7 +27,14 @@ export interface ApiServerState {
   readonly stalledSince?: string;
   /** Why the last probe failed, if it did. */
   readonly lastError?: string;
+  /**
+   * While responsive: the last stall, if there was one. NOTE: the policy status cannot be written while the server
+   * does not answer, so this is how a stall stays visible in the status afterwards.
+   */
+  readonly lastStall?: { readonly since: string; readonly seconds: number };
 }
+
+const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * NOTE: watches alone cannot tell a paused server from a quiet cluster (a quiet watch gets a
@@ -43,6 +50,7 @@ export class ApiServerWatchdog {
   private responsive = true;
   private stalledAt: number | undefined;
   private lastError: string | undefined;
+  private lastStall: ApiServerState['lastStall'];
   private readonly responsiveGauge;
   private readonly silentGauge;
 
@@ -64,11 +72,11 @@ export class ApiServerWatchdog {
 
   /** NOTE: no running figures (silence so far): the policy status must not change at every look. */
   state(): ApiServerState {
-    if (this.responsive) return { responsive: true, thresholdMs: this.thresholdMs };
+    if (this.responsive) return { responsive: true, thresholdMs: this.thresholdMs, ...(this.lastStall ? { lastStall: this.lastStall } : {}) };
     return {
       responsive: false,
       thresholdMs: this.thresholdMs,
-      ...(this.stalledAt !== undefined ? { stalledSince: new Date(this.wallNow() - (this.clock.now() - this.stalledAt)).toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
+      ...(this.stalledAt !== undefined ? { stalledSince: rfc3339(this.wallNow() - (this.clock.now() - this.stalledAt)) } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
     };
   }
@@ -116,6 +124,8 @@ export class ApiServerWatchdog {
     } else if (this.stalledAt !== undefined) {
       const since = this.stalledAt;
       this.stalledAt = undefined;
+      const stalledMs = this.clock.now() - silent - since;
+      this.lastStall = { since: rfc3339(this.wallNow() - (this.clock.now() - since)), seconds: Math.round(stalledMs / 1000) };
       const why = new Error('the API server did not answer for a while: watching again');
       for (const c of this.options.caches) if (this.clock.now() - c.health().lastEventAgeSeconds * 1000 <= since) c.restartWatch(why);
     }

@@ -11,9 +11,16 @@ export interface ReconnectingCache {
   retryNow(): void;
 }
 
+/** Where a cache enrols for the probe's wake-ups while it runs (a ReconnectProbe). */
+export interface ReconnectRegistry {
+  /** Returns the removal. */
+  add(cache: ReconnectingCache): () => void;
+}
+
 export interface ReconnectProbeOptions {
   readonly transport: KubeTransport;
-  readonly caches: readonly ReconnectingCache[];
+  /** Caches known up front; others enrol through add() (reflectors given this probe as `reconnect` do so themselves). */
+  readonly caches?: readonly ReconnectingCache[];
   /** Time between probes while some cache waits. @default 1000 */
   readonly intervalMs?: number;
   /** A probe that hears nothing for this long failed. @default 2000 */
@@ -31,17 +38,24 @@ export interface ReconnectProbeOptions {
  * costs one request a second while the server is down, whatever the number of caches, and brings
  * them back within about a second of it being ready. Nothing is asked while no cache waits.
  */
-export class ReconnectProbe {
+export class ReconnectProbe implements ReconnectRegistry {
+  private readonly caches: Set<ReconnectingCache>;
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
   private readonly clock: Clock;
   private readonly probes;
 
   constructor(private readonly options: ReconnectProbeOptions) {
+    this.caches = new Set(options.caches);
     this.intervalMs = options.intervalMs ?? 1000;
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.clock = options.clock ?? systemClock;
     this.probes = counter(options.registry, 'dcp_apiserver_reconnect_probes_total', 'Readiness probes of the API server while caches waited for it, by result (ready, unready, failed).', ['result']);
+  }
+
+  add(cache: ReconnectingCache): () => void {
+    this.caches.add(cache);
+    return () => void this.caches.delete(cache);
   }
 
   /** Probes every interval while a cache waits, until `signal` aborts. */
@@ -49,9 +63,9 @@ export class ReconnectProbe {
     while (!signal.aborted) {
       await sleep(this.intervalMs, signal, this.clock);
       if (signal.aborted) return;
-      if (!this.options.caches.some((c) => c.waitingForServer)) continue;
+      if (![...this.caches].some((c) => c.waitingForServer)) continue;
       if (!(await this.ready(signal))) continue;
-      const waiting = this.options.caches.filter((c) => c.waitingForServer);
+      const waiting = [...this.caches].filter((c) => c.waitingForServer);
       for (const c of waiting) c.retryNow();
       try {
         this.options.onReconnect?.(waiting.length);

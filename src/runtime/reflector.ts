@@ -9,6 +9,7 @@ import { collectionPath, objectKey, resourceVersionOf } from '../kube/resource.j
 import { ACCEPT_PROTOBUF, decodeListPage, watchDecoder } from '../kube/wire.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { sleep, systemClock, type Clock } from './clock.js';
+import type { ReconnectRegistry } from './reconnect-probe.js';
 import { initialState, serverRetryAfterMs, serverUnreachable, step, type Listing, type ReflectorEffect, type ReflectorInput, type ReflectorState, type Watching } from './reflector-machine.js';
 import { Store, type ReadStore } from './store.js';
 import { WatchMetrics } from './watch-metrics.js';
@@ -58,6 +59,8 @@ export interface ReflectorOptions<T> {
   readonly backoff?: BackoffOptions;
   /** A clean watch close sooner than this with no event counts as a failure. @default 1000 */
   readonly minWatchMs?: number;
+  /** While it runs, the reflector enrols here to be woken when an unreachable API server is ready again (retryNow). */
+  readonly reconnect?: ReconnectRegistry;
   /** @default systemClock */
   readonly clock?: Clock;
   /** Draws watch timeouts (and backoff jitter unless `backoff.random` is set). @default Math.random */
@@ -197,6 +200,7 @@ export class Reflector<T> {
         return store.size;
       },
     });
+    const leaveReconnect = this.options.reconnect?.add(this);
     try {
       while (!signal.aborted) {
         const s = this.state;
@@ -216,6 +220,7 @@ export class Reflector<T> {
       this.nextPage = undefined;
       this.pending = new Map();
       removeSource();
+      leaveReconnect?.();
     }
   }
 

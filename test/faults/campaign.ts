@@ -6,7 +6,7 @@ import type { DcpEvent } from '../../src/api/event.js';
 import { KubeClient, type KubeTransport } from '../../src/kube/client.js';
 import { ROOT, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from '../e2e/operator-process.js';
-import { applyOk, policyYaml, readyAtGeneration, REGION, type SinkSpec, storeIds } from '../e2e/pipeline-helpers.js';
+import { applyOk, condition, getPolicy, policyYaml, readyAtGeneration, REGION, type SinkSpec, storeIds } from '../e2e/pipeline-helpers.js';
 
 /** Rounds per scenario: 2 in `make test` (the smoke), more from `make faults` (FAULT_ROUNDS). */
 export const ROUNDS = Math.max(1, Number(process.env.FAULT_ROUNDS ?? 2));
@@ -286,18 +286,33 @@ export async function count(c: TestCluster, resource: 'nodes' | 'pods'): Promise
   return out.split('\n').filter((l) => l.trim() !== '').length;
 }
 
-/** Milliseconds until the operator's Pod and Node counts equal a fresh list (the cluster holds still meanwhile). */
-export async function recovery(c: TestCluster, op: OperatorProcess, limitMs: number): Promise<number> {
+/**
+ * Milliseconds until the operator's Pod and Node counts on /metrics equal a fresh list (the cluster holds still
+ * meanwhile); with `status`, until the policy's status says so too: status.inventory equal to the list, and the
+ * APIServerResponsive and Ready conditions True.
+ */
+export async function recovery(c: TestCluster, op: OperatorProcess, limitMs: number, options: { status?: boolean } = {}): Promise<number> {
   const started = Date.now();
   let seen = '';
   await waitFor(
     async () => {
-      const [pods, nodes, mPods, mNodes] = await Promise.all([count(c, 'pods'), count(c, 'nodes'), op.metric('dcp_inventory_pods'), op.metric('dcp_inventory_nodes')]);
+      const [pods, nodes, mPods, mNodes, policy] = await Promise.all([
+        count(c, 'pods'),
+        count(c, 'nodes'),
+        op.metric('dcp_inventory_pods'),
+        op.metric('dcp_inventory_nodes'),
+        options.status === true ? getPolicy(c) : undefined,
+      ]);
       seen = `api ${pods} pods ${nodes} nodes, operator ${mPods} pods ${mNodes} nodes`;
-      return pods === mPods && nodes === mNodes;
+      if (pods !== mPods || nodes !== mNodes) return false;
+      if (options.status !== true) return true;
+      const inventory = policy?.status?.inventory;
+      const [responsive, ready] = [condition(policy, 'APIServerResponsive'), condition(policy, 'Ready')];
+      seen += `, status ${inventory?.pods} pods ${inventory?.nodes} nodes, APIServerResponsive ${responsive?.status} (${responsive?.reason}), Ready ${ready?.status}`;
+      return inventory?.pods === pods && inventory.nodes === nodes && responsive?.status === 'True' && ready?.status === 'True';
     },
     limitMs,
-    'the caches to equal a fresh list',
+    options.status === true ? '/metrics and the policy status to equal a fresh list' : 'the caches to equal a fresh list',
     100,
   ).catch((err: unknown) => {
     throw new Error(`${String(err)} (${seen})`);
@@ -305,6 +320,12 @@ export async function recovery(c: TestCluster, op: OperatorProcess, limitMs: num
   return Date.now() - started;
 }
 
+/** One round's figures, appended to .dev/faults/results.jsonl beside the scenario's line (the spread behind its maxima). */
+export function reportRound(scenario: string, round: number, figures: Readonly<Record<string, number | string>>): void {
+  const dir = join(ROOT, '.dev/faults');
+  mkdirSync(dir, { recursive: true });
+  appendFileSync(join(dir, 'results.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), seed: SEED, scenario, round, ...figures })}\n`);
+}
 
 /** The worst of a scenario's rounds: recovery time, RSS and open sockets, as report() prints them. */
 export class Peaks {
@@ -400,11 +421,12 @@ export class FaultScene {
   }
 
   /**
-   * A new `dcp run` collecting into one http sink at sinkUrl (named regional; moreSinks besides), on a policy with control-plane (and billing) intervals of
-   * 10 s so rounds see events; resolves once the policy is Ready.
+   * A new `dcp run` (on its own kubeconfig and flags if given) collecting into one http sink at sinkUrl (named regional;
+   * moreSinks besides), on a policy with control-plane (and billing) intervals of 10 s so rounds see events; resolves
+   * once the policy is Ready.
    */
-  async collectInto(sinkUrl: string, options: { billing?: boolean; dataDir?: string; moreSinks?: readonly SinkSpec[] } = {}): Promise<OperatorProcess> {
-    const op = new OperatorProcess(this.c.kubeconfigPath, [], options.dataDir);
+  async collectInto(sinkUrl: string, options: { billing?: boolean; dataDir?: string; moreSinks?: readonly SinkSpec[]; kubeconfig?: string; args?: string[] } = {}): Promise<OperatorProcess> {
+    const op = new OperatorProcess(options.kubeconfig ?? this.c.kubeconfigPath, options.args ?? [], options.dataDir);
     await op.started();
     const categories = { controlPlane: { intervalSeconds: 10 }, ...(options.billing === true ? { billing: { intervalSeconds: 10 } } : {}) };
     const sinks = [{ name: 'regional', type: 'http', url: sinkUrl, region: REGION }, ...(options.moreSinks ?? [])];

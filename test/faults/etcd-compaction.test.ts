@@ -1,9 +1,9 @@
-// Fault scenario: etcd compacted past every resourceVersion the operator holds, under churn, so its watches answer 410 Gone; after each round the caches relisted and equal a fresh list.
+// Fault scenario: etcd compacted past every resourceVersion the operator holds, under churn, so its watches answer 410 Gone; after each round the caches relisted and /metrics and the policy status equal a fresh list.
 import { expect } from 'chai';
 import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
 import { OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { Receiver } from '../e2e/pipeline-helpers.js';
-import { between, drainToSink, FaultScene, Peaks, recovery, reportDrained, ROUNDS, SEED, seeded, sleep } from './campaign.js';
+import { between, drainToSink, FaultScene, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep } from './campaign.js';
 
 describe('faults: etcd compacted under open watches (410 Gone)', function () {
   this.timeout(120_000 + ROUNDS * 90_000);
@@ -41,11 +41,13 @@ describe('faults: etcd compacted under open watches (410 Gone)', function () {
       churn.resume();
       await sleep(between(random, 500, 2000));
       await churn.pause();
-      await recovery(c, op, 60_000);
-      peaks.recovered(Date.now() - restartedAt);
+      await recovery(c, op, 60_000, { status: true });
+      const recoveryMs = Date.now() - restartedAt;
+      peaks.recovered(recoveryMs);
       // The pods watch could not resume from its resourceVersion: it listed again.
       await waitFor(async () => ((await op.metric('dcp_watch_relists_total', 'resource="pods"')) ?? 0) > relistsBefore, 30_000, `a relist of pods after compaction ${round}`);
-      peaks.observe(op.child.pid ?? 0);
+      const v = peaks.observe(op.child.pid ?? 0);
+      reportRound('etcd-compaction', round, { recoveryMs, sockets: v.sockets, rssMb: v.rssMb });
       churn.resume();
     }
     await churn.stop();

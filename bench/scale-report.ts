@@ -7,7 +7,17 @@ export interface Run {
   rssAfterSyncMb: number;
   objects: string;
   churn?: { updates: number; achievedRate: number; cpuS: number; cpuPer10kEventsS: number; rssAfterMb: number };
-  latency?: { achievedRate: number; metricsP50Ms: number; metricsP99Ms: number; statusP50Ms: number; statusP99Ms: number; changes: number };
+  latency?: {
+    achievedRate: number;
+    metricsP50Ms: number;
+    metricsP99Ms: number;
+    statusP50Ms: number;
+    statusP99Ms: number;
+    changes: number;
+    /** The same delay for a plain watch in the bench process: the API server's and the machine's share. */
+    watchP50Ms?: number;
+    watchP99Ms?: number;
+  };
 }
 
 export interface SizeResult {
@@ -40,17 +50,17 @@ const f = (n: number | undefined, digits = 1): string => (n === undefined || !Nu
 
 function table(s: SizeResult): string {
   const rows = [
-    '| program | synced s | CPU s to sync | RSS after sync MB | churn updates/s reached | RSS after churn MB | CPU s / 10k events | change→/metrics p50 / p99 ms | change→status p50 / p99 ms |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| program | synced s | CPU s to sync | RSS after sync MB | churn updates/s reached | RSS after churn MB | CPU s / 10k events | change→/metrics p50 / p99 ms | change→status p50 / p99 ms | change→plain watch p50 / p99 ms |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of s.runs) {
     const lat = r.latency;
     rows.push(
-      `| ${r.program} | ${f(r.syncS, 2)} | ${f(r.cpuToSyncS, 2)} | ${f(r.rssAfterSyncMb, 0)} | ${f(r.churn?.achievedRate, 0)} | ${f(r.churn?.rssAfterMb, 0)} | ${f(r.churn?.cpuPer10kEventsS, 2)} | ${lat ? `${f(lat.metricsP50Ms, 0)} / ${f(lat.metricsP99Ms, 0)}` : '–'} | ${lat ? `${f(lat.statusP50Ms, 0)} / ${f(lat.statusP99Ms, 0)}` : '–'} |`,
+      `| ${r.program} | ${f(r.syncS, 2)} | ${f(r.cpuToSyncS, 2)} | ${f(r.rssAfterSyncMb, 0)} | ${f(r.churn?.achievedRate, 0)} | ${f(r.churn?.rssAfterMb, 0)} | ${f(r.churn?.cpuPer10kEventsS, 2)} | ${lat ? `${f(lat.metricsP50Ms, 0)} / ${f(lat.metricsP99Ms, 0)}` : '–'} | ${lat ? `${f(lat.statusP50Ms, 0)} / ${f(lat.statusP99Ms, 0)}` : '–'} | ${lat?.watchP50Ms !== undefined ? `${f(lat.watchP50Ms, 0)} / ${f(lat.watchP99Ms, 0)}` : '–'} |`,
     );
   }
   const ksm = KSM[s.pods];
-  if (ksm !== undefined) rows.push(`| kube-state-metrics (PERFORMANCE.md, not this run) | ${ksm.syncS} | ${ksm.cpuS} | ${ksm.rssMb} | | | | | |`);
+  if (ksm !== undefined) rows.push(`| kube-state-metrics (PERFORMANCE.md, not this run) | ${ksm.syncS} | ${ksm.cpuS} | ${ksm.rssMb} | | | | | | |`);
   return rows.join('\n');
 }
 
@@ -138,7 +148,10 @@ rotating from size to size:
 Per program: wall time from start to synced (process start included), its CPU seconds until then, RSS 2 s later; then
 ${result.settings.churnSeconds} s of churn at ${result.settings.rate} Pod updates/s (an annotation patch: one MODIFIED event
 per update) and the CPU it took per 10,000 events and RSS after it; for dcp, Pods created at ${result.settings.rate}/s for
-${result.settings.latencySeconds} s and the delay until \`dcp_inventory_pods\` on /metrics and the policy's status count them.
+${result.settings.latencySeconds} s and the delay until \`dcp_inventory_pods\` on /metrics and the policy's status count them
+(each from the API server's answer to the create to the answer of the first read that shows it, so a read's own round
+trip is included), and for reference the same delay for a plain watch in the bench process: what any client's watch
+takes on this API server and machine.
 
 ## Machine and load
 

@@ -260,6 +260,8 @@ async function runProgram(program: Program, cluster: BenchCluster, client: KubeC
         statusP50Ms: percentile(lat.status, 50),
         statusP99Ms: percentile(lat.status, 99),
         changes: lat.metrics.length,
+        watchP50Ms: percentile(lat.watch, 50),
+        watchP99Ms: percentile(lat.watch, 99),
       };
       await deleteLatencyPods(client);
     }

@@ -62,11 +62,20 @@ export function deploymentPod(namespace: string, i: number, nodeName: string, ow
   };
 }
 
+/**
+ * Creates the object; one that exists already is fine. A loaded API server sometimes hangs up on a create (seen at 30k
+ * Pods on 2 cores): it is sent again a few times, and if the first one did land, the retry's Conflict says so.
+ */
 async function createIgnoringConflict(t: KubeTransport, path: string, body: unknown): Promise<void> {
-  try {
-    await t.json({ method: 'POST', path, body });
-  } catch (err) {
-    if (!(err instanceof Conflict)) throw err;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await t.json({ method: 'POST', path, body });
+      return;
+    } catch (err) {
+      if (err instanceof Conflict) return;
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
   }
 }
 

@@ -47,9 +47,16 @@ function destinationOverride(config: ExporterConfig, text: string): ExporterConf
   throw new InvalidExporterConfig(`--destination must be file:/dir or an http(s):// URL, not "${text}"`);
 }
 
-async function kubeConfigFor(flag: string | undefined): Promise<LoadedKubeconfig | undefined> {
-  if (flag === undefined && process.env.KUBERNETES_SERVICE_HOST === undefined) return undefined;
-  return loadKubeconfig(flag ? { files: [flag] } : { inCluster: true });
+/** The API server for status reports: --kubeconfig (must load), else in-cluster when there (a missing token only disables the reports). */
+async function kubeConfigFor(flag: string | undefined, warn: (message: string) => void): Promise<LoadedKubeconfig | undefined> {
+  if (flag) return loadKubeconfig({ files: [flag] });
+  if (process.env.KUBERNETES_SERVICE_HOST === undefined) return undefined;
+  try {
+    return await loadKubeconfig({ inCluster: true });
+  } catch (err) {
+    warn(`no status reports to the cluster: the service account cannot be read (${err instanceof Error ? err.message : String(err)})`);
+    return undefined;
+  }
 }
 
 function readOnce(file: string, what: string): string {
@@ -117,7 +124,7 @@ export const auditExporterCommand: Command = {
     collectDefaultMetrics({ register: registry });
     const metrics = auditMetrics(registry);
     const namespace = stringFlag(values, 'namespace') ?? process.env.POD_NAMESPACE ?? 'dcp-system';
-    const kc = await kubeConfigFor(stringFlag(values, 'kubeconfig'));
+    const kc = await kubeConfigFor(stringFlag(values, 'kubeconfig'), (message) => log.warn(message));
     const kube = kc ? new KubeClient(kc, { userAgent: 'dcp-audit-exporter' }) : undefined;
     const reporter = kube
       ? new StatusReporter(kube, namespace, new EventRecorder(kube, 'datacollection.arc.io/dcp-audit-exporter', process.env.POD_NAME ?? 'local', undefined, (err) => log.warn('could not record an Event', { error: String(err) })))

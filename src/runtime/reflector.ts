@@ -287,8 +287,10 @@ export class Reflector<T> {
         const items = this.pending;
         this.pending = new Map();
         this.writable.replace(items);
-        // A whole list went through: the server is healthy, so the next failure starts short.
+        // A whole list went through: the server is healthy, so the next failure starts short, and so does the
+        // next relist it asks for (each API server restart can answer 410 once; those must not add up).
         this.backoff.reset();
+        this.resyncBackoff.reset();
         this.lastEventAt = this.clock.now();
         this.lastResourceVersion = effect.resourceVersion;
         return;

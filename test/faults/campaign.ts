@@ -294,6 +294,7 @@ export async function count(c: TestCluster, resource: 'nodes' | 'pods'): Promise
 export async function recovery(c: TestCluster, op: OperatorProcess, limitMs: number, options: { status?: boolean } = {}): Promise<number> {
   const started = Date.now();
   let seen = '';
+  let metricsAt: number | undefined;
   await waitFor(
     async () => {
       const [pods, nodes, mPods, mNodes, policy] = await Promise.all([
@@ -305,6 +306,7 @@ export async function recovery(c: TestCluster, op: OperatorProcess, limitMs: num
       ]);
       seen = `api ${pods} pods ${nodes} nodes, operator ${mPods} pods ${mNodes} nodes`;
       if (pods !== mPods || nodes !== mNodes) return false;
+      metricsAt ??= Date.now();
       if (options.status !== true) return true;
       const inventory = policy?.status?.inventory;
       const [responsive, ready] = [condition(policy, 'APIServerResponsive'), condition(policy, 'Ready')];
@@ -317,7 +319,13 @@ export async function recovery(c: TestCluster, op: OperatorProcess, limitMs: num
   ).catch((err: unknown) => {
     throw new Error(`${String(err)} (${seen})`);
   });
-  return Date.now() - started;
+  const ms = Date.now() - started;
+  if (ms > 5000) {
+    // Past the issue's 5 s: say which side lagged, and what the operator complained about meanwhile.
+    const complaints = op.logs.filter((l) => l.level === 'warn' || l.level === 'error').slice(-5);
+    console.log(`      slow recovery: /metrics true after ${(metricsAt ?? started) - started} ms, all after ${ms} ms (${seen}); last warnings: ${JSON.stringify(complaints)}`);
+  }
+  return ms;
 }
 
 /** One round's figures, appended to .dev/faults/results.jsonl beside the scenario's line (the spread behind its maxima). */

@@ -229,6 +229,23 @@ function driverTests(): void {
     await t.done;
   });
 
+  it('relists promptly after every 410, however many come in a row: a complete list starts the relist delay over', async function () {
+    const gone = (rv: string): Answer => ({ chunks: [line('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: `too old resource version: ${rv}` })] });
+    const t = setup([list('10', []), gone('10'), list('20', []), gone('20'), list('30', []), gone('30'), list('40', [])]);
+    const start = 1_000_000;
+    for (let i = 0; i < 100; i++) {
+      await settle();
+      t.clock.advance(100);
+    }
+    await settle();
+    const lists = t.transport.seen.filter((s) => s.query['watch'] === undefined).map((s) => s.at - start);
+    // random 0: 800 ms before each relist, not 800, 1600, 3200 (each API server restart may answer 410 once).
+    expect(lists).to.deep.equal([0, 800, 1600, 2400]);
+    expect(t.reflector.health()).to.include({ relists: 3 });
+    t.ctl.abort();
+    await t.done;
+  });
+
   it('skips and counts malformed objects, and drops a cached object that becomes malformed', async function () {
     const t = setup([
       list('10', [pod('good', 'u1'), pod('no-uid', undefined), { metadata: { namespace: 'ns' } }]),

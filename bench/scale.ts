@@ -4,6 +4,7 @@
 // Writes docs/benchmarks.md, bench/results/<date>.json and docs/benchmarks.png.
 //   node dist/bench/scale.js [--sizes 1000,10000,30000,60000,100000] [--churn-seconds 300] [--rate 500] [--latency-seconds 10]
 //                            [--programs dcp-protobuf,dcp-json,informer,floor] [--smoke] [--out-dir .]
+//   node dist/bench/scale.js --report bench/results/A.json,bench/results/B.json   (one report from runs of single sizes)
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -17,7 +18,7 @@ import { ROOT, startBenchCluster, type BenchCluster } from './cluster.js';
 import { baselineSynced, changeLatency, measure, percentile, procStats, stop } from './measure.js';
 import { renderPlot } from './plot.js';
 import { churn, growFleet, PODS_PER_NODE, prepareFleet } from './scale-fleet.js';
-import { writeReport, type Run, type SizeResult } from './scale-report.js';
+import { writeReport, type Run, type ScaleResult, type SizeResult } from './scale-report.js';
 
 const PROGRAMS = ['dcp-protobuf', 'dcp-json', 'informer', 'floor', 'kube-state-metrics'] as const;
 type Program = (typeof PROGRAMS)[number];
@@ -69,6 +70,8 @@ interface Args {
   programs: Program[];
   outDir: string;
   smoke: boolean;
+  /** Result files to merge into one report instead of measuring (a long run done one size at a time). */
+  report: string[] | undefined;
 }
 
 function args(): Args {
@@ -81,6 +84,7 @@ function args(): Args {
       programs: { type: 'string', default: 'dcp-protobuf,dcp-json,informer,floor' },
       'out-dir': { type: 'string', default: ROOT },
       smoke: { type: 'boolean', default: false },
+      report: { type: 'string' },
     },
   });
   const programs = values.programs.split(',').map((p) => {
@@ -98,11 +102,16 @@ function args(): Args {
     programs,
     outDir: resolve(values['out-dir']),
     smoke,
+    report: values.report?.split(',').map((f) => resolve(f)),
   };
 }
 
 async function main(): Promise<void> {
   const a = args();
+  if (a.report !== undefined) {
+    await writeResult(a.outDir, mergeResults(a.report));
+    return;
+  }
   const startedAt = new Date();
   let cluster: BenchCluster | undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'dcp-bench-scale-'));
@@ -193,17 +202,40 @@ function liveHeap(kubeconfig: string): Record<string, number> {
 
 /** Writes the results so far: after every size, so a run cut short still leaves its table and plot. */
 async function writeOutputs(a: Args, startedAt: Date, loadBefore: number[], sizes: SizeResult[], stoppedBecause: string | undefined): Promise<void> {
-  const result = {
+  await writeResult(a.outDir, {
     date: startedAt.toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     load: { before: loadBefore, after: loadavg() },
     settings: { churnSeconds: a.churnSeconds, rate: a.rate, latencySeconds: a.latencySeconds, sizes: a.sizes },
     stoppedBecause,
     sizes,
+  });
+}
+
+/** One result from runs of single sizes: their sizes in order, the first run's start, machine and settings, the last one's end load. */
+function mergeResults(files: readonly string[]): ScaleResult {
+  const runs = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as ScaleResult).sort((x, y) => x.date.localeCompare(y.date));
+  const [first] = runs;
+  const last = runs[runs.length - 1];
+  if (first === undefined || last === undefined) throw new Error('--report needs at least one results file');
+  const sizes = runs.flatMap((r) => r.sizes).sort((x, y) => x.pods - y.pods);
+  const stopped = runs.map((r) => r.stoppedBecause).filter((x): x is string => x !== undefined);
+  return {
+    ...first,
+    load: { before: first.load.before, after: last.load.after },
+    settings: { ...first.settings, sizes: sizes.map((s) => s.pods) },
+    stoppedBecause: stopped.length > 0 ? stopped.join('; ') : undefined,
+    sizes,
   };
+}
+
+async function writeResult(outDir: string, result: ScaleResult): Promise<void> {
+  const startedAt = new Date(result.date);
+  const loadBefore = result.load.before;
+  const sizes = result.sizes;
   const stamp = startedAt.toISOString().slice(0, 16).replace(/[:T]/g, '-');
-  const resultsDir = join(a.outDir, 'bench/results');
-  const docsDir = join(a.outDir, 'docs');
+  const resultsDir = join(outDir, 'bench/results');
+  const docsDir = join(outDir, 'docs');
   mkdirSync(resultsDir, { recursive: true });
   mkdirSync(docsDir, { recursive: true });
   writeFileSync(join(resultsDir, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
@@ -220,7 +252,8 @@ async function runProgram(program: Program, cluster: BenchCluster, client: KubeC
     const m = line.includes('"caches synced"') ? /"nodes":(\d+),"pods":(\d+)/.exec(line) : null;
     return m ? `${m[1]} nodes, ${m[2]} pods` : undefined;
   };
-  const dcp = (wire: string): string[] => [join(ROOT, 'dist/src/cli/main.js'), 'run', '--kubeconfig', cluster.kubeconfig, '--data-dir', dataDir, '--metrics-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--wire', wire];
+  // Node flags as deployed (deploy/base/statefulset.yaml sets NODE_OPTIONS), so the figures are the Deployment's.
+  const dcp = (wire: string): string[] => ['--max-semi-space-size=4', join(ROOT, 'dist/src/cli/main.js'), 'run', '--kubeconfig', cluster.kubeconfig, '--data-dir', dataDir, '--metrics-addr', '127.0.0.1:0', '--health-addr', '127.0.0.1:0', '--wire', wire];
   let m;
   if (program === 'dcp-protobuf' || program === 'dcp-json') {
     m = await measure(program, dcp(program === 'dcp-json' ? 'json' : 'protobuf'), dcpSynced, { timeoutMs: 600_000 });

@@ -96,6 +96,7 @@ export class Collection {
   private sinkKeys = new Map<string, string>();
   private readonly background: Promise<unknown>[] = [];
   private readonly termAbort = new AbortController();
+  private readonly fence: Fence;
 
   private constructor(
     private readonly options: CollectionOptions,
@@ -104,6 +105,7 @@ export class Collection {
   ) {
     this.clock = options.clock ?? wallClock;
     const fence = options.fence ?? OPEN_FENCE;
+    this.fence = fence;
     this.ingest = new Ingest({
       validator: new EventValidator({ registry: options.registry, log: options.log }),
       guard: new PiiGuard({ denySet: this.denySet, registry: options.registry, log: options.log }),
@@ -121,7 +123,7 @@ export class Collection {
       log: options.log,
       registry: options.registry,
       onStateChange: () => options.onChange(),
-      beforeSend: () => fence.check('sink delivery'),
+      beforeWrite: (what) => fence.check(what),
     });
   }
 
@@ -155,6 +157,7 @@ export class Collection {
   private async sweepNow(): Promise<void> {
     const rawDays = this.spec?.retention.rawDays;
     try {
+      this.fence.check('retention sweep');
       await this.store.sweep();
       this.retentionApplied = rawDays;
       this.retentionError = undefined;

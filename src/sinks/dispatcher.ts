@@ -36,8 +36,11 @@ export interface DispatcherOptions {
   readonly onStateChange?: () => void;
   /** Clock for the delivery state (epoch ms). @default Date.now */
   readonly now?: () => number;
-  /** Called right before each send; throwing refuses it (a leader whose lease has lapsed must not deliver). */
-  readonly beforeSend?: (sink: string) => void;
+  /**
+   * Called right before each send and each cursor save; throwing refuses it (a leader whose lease
+   * has lapsed must neither deliver nor move its cursors: a refused batch is sent again next term).
+   */
+  readonly beforeWrite?: (what: 'sink delivery' | 'sink cursor') => void;
 }
 
 /** Records looked at per stream when measuring a backlog: past it the gauge says "at least this many". */
@@ -226,11 +229,12 @@ export class Dispatcher {
       const policy = this.options.policy();
       const events: DcpEvent[] = records.filter((r) => shouldDeliver(r.event, target.config, policy)).map((r) => r.event);
       if (events.length > 0) {
-        this.options.beforeSend?.(name);
+        this.options.beforeWrite?.('sink delivery');
         await target.sink.send(events, signal);
         this.sent.inc({ sink: name }, events.length);
       }
       const advanced: SinkCursor = { ...cursor, [stream]: next };
+      this.options.beforeWrite?.('sink cursor');
       await this.options.cursors.save(name, advanced);
       this.cursorCache.set(name, advanced);
       Object.assign(cursor, advanced);

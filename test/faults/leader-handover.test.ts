@@ -114,17 +114,17 @@ function fingerprint(dir: string): string[] {
   return out.sort();
 }
 
-/** Ids stored after the sink's cursor: acknowledged, durable, delivered when this replica leads again. */
-async function queuedIds(dataDir: string): Promise<Set<string>> {
+/** Events stored after the sink's cursor, by id: acknowledged, durable, delivered when this replica leads again. */
+async function queuedEvents(dataDir: string): Promise<Map<string, DcpEvent>> {
   const cursor = await new CursorStore(dataDir).load(SINK);
   const store = await EventStore.open({ dataDir, readOnly: true });
-  const ids = new Set<string>();
+  const ids = new Map<string, DcpEvent>();
   try {
     for (const stream of ['raw', 'aggregates'] as const satisfies readonly Stream[]) {
       let at: StorePosition | undefined = cursor[stream];
       for (;;) {
         const { records, next } = await store.readAfter(stream, at, 1000);
-        for (const r of records) ids.add(r.event.id);
+        for (const r of records) ids.set(r.event.id, r.event);
         if (records.length === 0) break;
         at = next;
       }
@@ -261,19 +261,19 @@ describe('faults: the leader of two, then three, replicas SIGKILLed and SIGSTOPp
     let last: Replica | undefined;
     await waitFor(async () => (last = await soleLeader()) !== undefined, 60_000, 'one leader at the end', 100);
     // The leader delivers everything in its own store; the standbys' stores keep what they had not delivered.
-    await waitFor(async () => last !== undefined && [...(await queuedIds(last.dataDir))].every((id) => receiver.ids().has(id)), 60_000, 'the leader to deliver its store', 500).catch(() => undefined);
+    await waitFor(async () => last !== undefined && [...(await queuedEvents(last.dataDir)).keys()].every((id) => receiver.ids().has(id)), 60_000, 'the leader to deliver its store', 500).catch(() => undefined);
     const delivered = receiver.ids();
     const stored = new Set<string>();
     let lost: string[] = [];
-    let queued = 0;
+    const queued = new Map<string, string>();
     for (const r of replicas) {
       const ids = await storeIds(r.dataDir);
-      const waiting = await queuedIds(r.dataDir);
+      const waiting = await queuedEvents(r.dataDir);
       for (const id of ids) stored.add(id);
       lost = lost.concat([...ids].filter((id) => !delivered.has(id) && !waiting.has(id)));
-      queued += [...waiting].filter((id) => !delivered.has(id)).length;
+      for (const [id, e] of waiting) if (!delivered.has(id)) queued.set(id, `${e.category}/${e.name}`);
     }
-    const lastQueued = last === undefined ? [] : [...(await queuedIds(last.dataDir))].filter((id) => !delivered.has(id));
+    const lastQueued = last === undefined ? [] : [...(await queuedEvents(last.dataDir)).keys()].filter((id) => !delivered.has(id));
     // Billing across every replica's store: one event per interval id (a repeat of an id must be the same interval).
     const usage = new Map<string, DcpEvent>();
     const differing: string[] = [];
@@ -295,7 +295,7 @@ describe('faults: the leader of two, then three, replicas SIGKILLed and SIGSTOPp
       `      handover: ${kills} kills, ${pauses} pauses, max ${Math.max(...handovers)} ms, mean ${Math.round(handovers.reduce((a, b) => a + b, 0) / handovers.length)} ms; ` +
         `resumed ex-leaders: ${exLeaderWrites} deliveries after the takeover, ${fencedWrites} writes refused by the fence; ` +
         `billing: ${billing.intervals} intervals, ${billing.gaps.length} gaps, ${billing.overlaps.length} overlaps, ${billing.repeated.length} repeated, ${sharedIds} ids in two stores (${differing.length} differing); ` +
-        `queued in standby stores: ${queued}`,
+        `queued in standby stores: ${queued.size} (${[...new Set(queued.values())].join(', ') || 'none'})`,
     );
     console.log(`      handovers: ${timeline.join('; ')}`);
     expect(lost, 'stored events neither delivered nor queued in their store').to.deep.equal([]);

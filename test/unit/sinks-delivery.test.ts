@@ -194,6 +194,42 @@ describe('delivery', function () {
     expect(regional.ids()).to.deep.equal([...first, ...second].map((e) => e.id));
   });
 
+  it('a fenced dispatcher (its lease lapsed) neither delivers nor moves its cursor: the batch waits for the next term', async function () {
+    const regional = await receiver();
+    const events = Array.from({ length: 5 }, (_, i) => exampleEvent('LinuxVmEvent', new Date(now), `f${i}`));
+    await store.append(events);
+    const refused: string[] = [];
+    const fenced = (refuse: ReadonlySet<string>): Dispatcher =>
+      new Dispatcher({
+        store,
+        cursors: new CursorStore(dir),
+        policy: () => policy(true),
+        registry: new Registry(),
+        beforeWrite: (what) => {
+          if (!refuse.has(what)) return;
+          refused.push(what);
+          throw new Error(`fenced: ${what}`);
+        },
+      });
+    const target0 = target(httpSink('regional', 'eastus', regional));
+    // Paused mid-batch: the send had gone out before, the cursor save comes after the lease lapsed.
+    let d = fenced(new Set(['sink cursor']));
+    await d.setTargets([target0]);
+    await d.drain().catch(() => undefined);
+    expect(await new CursorStore(dir).load('regional')).to.deep.equal({});
+    d = fenced(new Set(['sink delivery', 'sink cursor']));
+    await d.setTargets([target0]);
+    await d.drain().catch(() => undefined);
+    expect(refused).to.deep.equal(['sink cursor', 'sink delivery']);
+    expect(regional.ids(), 'only the batch sent before the lease lapsed').to.deep.equal(events.map((e) => e.id));
+    // The next term sends the batch again (at least once; receivers deduplicate on id) and moves the cursor.
+    d = dispatcher(true);
+    await d.setTargets([target0]);
+    await d.drain();
+    expect(regional.ids()).to.deep.equal([...events, ...events].map((e) => e.id));
+    expect((await new CursorStore(dir).load('regional')).raw).to.not.equal(undefined);
+  });
+
   it('delivers what arrives while running, woken by the store rather than by polling alone', async function () {
     const regional = await receiver();
     const d = dispatcher(true);

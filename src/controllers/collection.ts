@@ -118,7 +118,7 @@ export class Collection {
     });
     this.dispatcher = new Dispatcher({
       store,
-      cursors: new CursorStore(options.dataDir, health),
+      cursors: new CursorStore(options.dataDir, health, () => fence.check('sink cursor')),
       policy: () => ({ region: this.spec?.region ?? 'eastus', export: { forwardAggregatesToCentral: this.spec?.export.forwardAggregatesToCentral ?? false } }),
       log: options.log,
       registry: options.registry,

@@ -22,6 +22,11 @@ export class CursorStore {
   constructor(
     dataDir: string,
     private readonly health?: WriteHealth,
+    /**
+     * Checked again right before a save replaces the cursor (after its data is written and synced):
+     * a leader paused in the middle of a save must not move the cursor once its lease has lapsed.
+     */
+    private readonly beforeCommit?: () => void,
   ) {
     this.dir = join(dataDir, 'cursors');
   }
@@ -49,11 +54,21 @@ export class CursorStore {
 
   /** Durable before it resolves: a cursor must never claim more than was delivered. */
   async save(sink: string, cursor: SinkCursor): Promise<void> {
+    let refused = false;
+    const beforeCommit = (): void => {
+      try {
+        this.beforeCommit?.();
+      } catch (err) {
+        refused = true;
+        throw err;
+      }
+    };
     try {
       await mkdir(this.dir, { recursive: true });
-      await writeFileAtomic(this.file(sink), `${JSON.stringify(cursor)}\n`);
+      await writeFileAtomic(this.file(sink), `${JSON.stringify(cursor)}\n`, { beforeCommit });
     } catch (err) {
-      this.health?.failed('cursor', err);
+      // A refusal is not a failing disk: the write health stays as it was.
+      if (!refused) this.health?.failed('cursor', err);
       throw err;
     }
     this.health?.succeeded('cursor');

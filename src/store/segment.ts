@@ -103,9 +103,10 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /**
  * Replaces `path` with `data` all at once: a crash leaves either the old file or the new one.
- * With syncDir false the caller syncs the directory itself (once for many files).
+ * With syncDir false the caller syncs the directory itself (once for many files). `beforeCommit`
+ * runs right before the rename; throwing leaves the old file (and the scratch `.tmp`) in place.
  */
-export async function writeFileAtomic(path: string, data: string | Buffer, options: { syncDir?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Buffer, options: { syncDir?: boolean; beforeCommit?: () => void } = {}): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
   try {
@@ -114,6 +115,7 @@ export async function writeFileAtomic(path: string, data: string | Buffer, optio
   } finally {
     await fh.close();
   }
+  options.beforeCommit?.();
   await rename(tmp, path);
   if (options.syncDir ?? true) await fsyncDir(dirname(path));
 }

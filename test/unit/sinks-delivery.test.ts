@@ -230,6 +230,21 @@ describe('delivery', function () {
     expect((await new CursorStore(dir).load('regional')).raw).to.not.equal(undefined);
   });
 
+  it('a cursor save refused after its data was written (a leader paused mid-save) leaves the old cursor', async function () {
+    let lapsed = false;
+    const cursors = new CursorStore(dir, undefined, () => {
+      if (lapsed) throw new Error('fenced: sink cursor');
+    });
+    await cursors.save('regional', { raw: { partition: '2026-03-01', offset: 10 } });
+    lapsed = true;
+    const refused = await cursors.save('regional', { raw: { partition: '2026-03-01', offset: 20 } }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(String(refused)).to.contain('fenced');
+    expect(await new CursorStore(dir).load('regional')).to.deep.equal({ raw: { partition: '2026-03-01', offset: 10 } });
+  });
+
   it('delivers what arrives while running, woken by the store rather than by polling alone', async function () {
     const regional = await receiver();
     const d = dispatcher(true);

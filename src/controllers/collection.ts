@@ -131,7 +131,8 @@ export class Collection {
     const clock = options.clock ?? wallClock;
     // A write failure or recovery changes StoreWritable: the reconciler should run at once.
     const health = new WriteHealth(options.registry, () => options.onChange());
-    const store = await EventStore.open({ dataDir: options.dataDir, now: () => clock.now(), log: options.log, registry: options.registry, health });
+    const fence = options.fence ?? OPEN_FENCE;
+    const store = await EventStore.open({ dataDir: options.dataDir, now: () => clock.now(), log: options.log, registry: options.registry, health, beforeWrite: () => fence.check('store append') });
     const report = store.openReport;
     if (report.tornRecords > 0) options.log.warn('store opened after an interrupted write', { ...report });
     return new Collection(options, store, health);
@@ -200,7 +201,8 @@ export class Collection {
     for (const config of sinks) {
       try {
         const ref = config.secretRef;
-        targets.push({ config, sink: createSink(config, { log: this.options.log, token: ref ? () => this.readToken(ref.name, ref.key) : undefined }) });
+        const beforeRequest = (): void => this.fence.check('sink delivery');
+        targets.push({ config, sink: createSink(config, { log: this.options.log, token: ref ? () => this.readToken(ref.name, ref.key) : undefined, beforeRequest }) });
       } catch (err) {
         this.options.log.error('sink not usable', { sink: config.name, error: String(err) });
       }

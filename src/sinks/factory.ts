@@ -17,6 +17,8 @@ export interface SinkDependencies {
   readonly retry?: HttpTransportOptions['retry'];
   readonly now?: () => number;
   readonly log?: Log;
+  /** Checked right before each http/otlp request, retries included (leader fencing). */
+  readonly beforeRequest?: () => void;
 }
 
 export class SinkConfigError extends Error {
@@ -34,7 +36,7 @@ export function createSink(config: Sink, deps: SinkDependencies = {}): EventSink
     case 'http':
     case 'otlp': {
       if (!config.url) throw new SinkConfigError(config.name, `an ${config.type} sink needs url`);
-      const options = { name: config.name, url: config.url, token: deps.token, ca: deps.ca, timeoutMs: deps.timeoutMs, retry: deps.retry, log: deps.log };
+      const options = { name: config.name, url: config.url, token: deps.token, ca: deps.ca, timeoutMs: deps.timeoutMs, retry: deps.retry, log: deps.log, beforeRequest: deps.beforeRequest };
       return config.type === 'http' ? new HttpSink(options) : new OtlpSink({ ...options, now: deps.now });
     }
   }

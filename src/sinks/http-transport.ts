@@ -21,6 +21,11 @@ export interface HttpTransportOptions {
   readonly log?: Log;
   /** @default 'dcp-operator' */
   readonly userAgent?: string;
+  /**
+   * Checked right before each request goes out (every retry included, after the token is read);
+   * throwing ends the send. A leader paused between tries must not send once its lease has lapsed.
+   */
+  readonly beforeRequest?: () => void;
 }
 
 export interface HttpResponse {
@@ -72,6 +77,7 @@ export class HttpTransport {
 
   private async once(body: string, signal: AbortSignal, extra: Record<string, string>): Promise<HttpResponse> {
     const token = await this.options.token?.();
+    this.options.beforeRequest?.();
     const headers: Record<string, string | number> = {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),

@@ -48,6 +48,12 @@ export interface EventStoreOptions {
   readonly registry?: Registry;
   /** Told of every append that fails or succeeds (StoreWritable, /readyz). */
   readonly health?: WriteHealth;
+  /**
+   * Checked right before each group-commit batch is written; throwing fails the batch's appends
+   * and writes nothing. A leader paused with appends queued must not write them once its lease
+   * has lapsed (a check when the append was accepted is not enough: the batch is written later).
+   */
+  readonly beforeWrite?: () => void;
 }
 
 /** What open() found. Torn records are the tail of an interrupted write; they were never acknowledged. */
@@ -155,6 +161,7 @@ export class EventStore {
   private readonly log: Log;
   private readonly readOnly: boolean;
   private readonly health: WriteHealth | undefined;
+  private readonly beforeWrite: (() => void) | undefined;
   private retention: Retention;
   private readonly partitions: Record<Stream, Map<string, Partition>> = { raw: new Map(), aggregates: new Map() };
   /** id → raw partition holding it ('' while its batch is in flight). */
@@ -181,6 +188,7 @@ export class EventStore {
     this.log = options.log ?? silentLog;
     this.readOnly = options.readOnly ?? false;
     this.health = options.health;
+    this.beforeWrite = options.beforeWrite;
     this.retention = options.retention ?? DEFAULT_RETENTION;
     this.appended = counter(options.registry, 'dcp_store_events_appended_total', 'Events durably appended to the store.', ['category']);
     this.duplicates = counter(options.registry, 'dcp_store_duplicates_total', 'Events not stored because their id was already stored.', []);
@@ -333,6 +341,14 @@ export class EventStore {
   }
 
   private async writeBatch(batch: Pending[]): Promise<void> {
+    try {
+      this.beforeWrite?.();
+    } catch (err) {
+      // Refused, not failed: nothing was written and the disk is fine, so the write health stays.
+      for (const b of batch) for (const e of b.events) this.ids.delete(e.id);
+      for (const b of batch) b.done(err);
+      return;
+    }
     const day = this.writeDay();
     const p = this.partitions.raw.get(day) ?? emptyPartition();
     const buf = Buffer.from(batch.flatMap((b) => b.lines).join(''));

@@ -62,6 +62,29 @@ describe('event store', function () {
     await store.close();
   });
 
+  it('writes no queued append once beforeWrite refuses (a leader paused with appends queued), and takes the same events later', async function () {
+    let lapsed = false;
+    const store = await EventStore.open({
+      dataDir: dir,
+      now: () => now,
+      registry: new Registry(),
+      beforeWrite: () => {
+        if (lapsed) throw new Error('fenced: store append');
+      },
+    });
+    const a = ev('HostError', 'a');
+    const b = ev('HostError', 'b');
+    expect(await store.append([a])).to.include({ stored: 1 });
+    // Accepted while the lease held, written after it lapsed: the batch is refused whole.
+    const queued = store.append([b]);
+    lapsed = true;
+    expect(String(await queued.catch((err: unknown) => err))).to.contain('fenced');
+    expect((await store.read()).map((e) => e.id)).to.deep.equal([a.id]);
+    lapsed = false;
+    expect(await store.append([b]), 'the refused id is not taken for a duplicate').to.include({ stored: 1, duplicates: 0 });
+    await store.close();
+  });
+
   it('answers queries by category, name, time and limit (the newest N)', async function () {
     const store = await open();
     const old = ev('HostError', 'old', START - 2 * HOUR);

@@ -112,6 +112,26 @@ describe('sinks', function () {
       expect(new Set(r.requests.map((q) => q.body)).size).to.equal(1);
     });
 
+    it('sends no retry once beforeRequest refuses (a leader paused between tries whose lease lapsed)', async function () {
+      const r = await serve(() => ({ status: 503 }));
+      let tries = 0;
+      const sink = new HttpSink({
+        name: 'regional',
+        url: r.url,
+        retry: fast,
+        beforeRequest: () => {
+          if (++tries > 1) throw new Error('fenced: sink delivery');
+        },
+      });
+      const refused = await sink.send(EVENTS, signal()).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      await sink.close();
+      expect(String(refused)).to.contain('fenced');
+      expect(r.requests).to.have.length(1);
+    });
+
     it('gives up after its attempts with a retryable error, so the dispatcher keeps the backlog', async function () {
       const r = await serve(() => ({ status: 500 }));
       const sink = new HttpSink({ name: 'regional', url: r.url, retry: fast });

@@ -209,6 +209,8 @@ describe('faults: the leader of two, then three, replicas SIGKILLed and SIGSTOPp
     const timeline: string[] = [];
     let fencedWrites = 0;
     let exLeaderWrites = 0;
+    /** Pauses after which the resumed ex-leader later won the lease again (a new, legitimate term). */
+    let reelected = 0;
     for (const [i, fault] of plan.entries()) {
       if (i === Math.floor(plan.length / 2)) {
         const third = new Replica(3, c.kubeconfigPath);
@@ -243,17 +245,25 @@ describe('faults: the leader of two, then three, replicas SIGKILLed and SIGSTOPp
       }
       // SIGCONT: the resumed ex-leader finds its renew deadline long passed and must write nothing.
       const before = fingerprint(leader.dataDir);
+      const stoppedBefore = leader.process.logs.filter((l) => l.message === 'stopped leading: collection closed').length;
+      const resumedAt = Date.now();
       process.kill(leader.pid, 'SIGCONT');
       leader.paused = false;
-      await waitFor(() => leader?.process.hasLog('stopped leading: collection closed') === true, 30_000, 'the resumed ex-leader to stop leading');
+      const ex = leader.process;
+      await waitFor(() => ex.logs.filter((l) => l.message === 'stopped leading: collection closed').length > stoppedBefore, 30_000, 'the resumed ex-leader to stop leading');
       await sleep(2000);
-      const fencedLog = leader.process.logs.find((l) => String(l['error'] ?? '').includes('writes fenced'));
+      const fencedLog = ex.logs.find((l) => l.message === 'leader election' && String(l['error'] ?? '').includes('writes fenced') && Date.parse(String(l['timestamp'])) >= resumedAt);
       expect(fencedLog, 'the resumed ex-leader ended its term by the fence').to.not.equal(undefined);
-      expect(fingerprint(leader.dataDir), `files written by the resumed ex-leader (pause ${i + 1})`).to.deep.equal(before);
-      const sentAfter = receiver.requests.filter((r) => r.from === deposed && r.at >= acquiredAt);
+      // On a loaded machine the new leader may miss its own renew deadline, and the ex-leader may then win
+      // the lease again fairly: its writes from that moment are a new term's, so the checks end there.
+      const relead = ex.logs.find((l) => l.message === 'leading: starting collection' && Date.parse(String(l['timestamp'])) >= resumedAt);
+      const until = relead === undefined ? Infinity : Date.parse(String(relead['timestamp']));
+      if (relead === undefined) expect(fingerprint(leader.dataDir), `files written by the resumed ex-leader (pause ${i + 1})`).to.deep.equal(before);
+      else reelected++;
+      const sentAfter = receiver.requests.filter((r) => r.from === deposed && r.at >= acquiredAt && r.at < until);
       exLeaderWrites += sentAfter.length;
       expect(sentAfter.map((r) => new Date(r.at).toISOString()), `deliveries by the ex-leader after ${new Date(acquiredAt).toISOString()}`).to.deep.equal([]);
-      expect((await soleLeader())?.identity, 'the leader after the ex-leader resumed').to.equal(next?.identity);
+      await waitFor(async () => (await soleLeader()) !== undefined, 60_000, `one leader after pause ${i + 1}`, 100);
       fencedWrites += (await leader.process.metric('dcp_leader_fenced_writes_total')) ?? 0;
     }
     await churn.stop();
@@ -303,7 +313,7 @@ describe('faults: the leader of two, then three, replicas SIGKILLed and SIGSTOPp
     reportDrained('leader-handover', plan.length, churn, { stored, lost }, { deliveries: receiver.events().length, ids: delivered }, peaks);
     console.log(
       `      handover: ${kills} kills, ${pauses} pauses, max ${Math.max(...handovers)} ms, mean ${Math.round(handovers.reduce((a, b) => a + b, 0) / handovers.length)} ms; ` +
-        `resumed ex-leaders: ${exLeaderWrites} deliveries after the takeover, ${fencedWrites} writes refused by the fence; ` +
+        `resumed ex-leaders: ${exLeaderWrites} deliveries after the takeover, ${fencedWrites} writes refused by the fence, ${reelected} re-elected later; ` +
         `billing: ${billing.intervals} intervals, ${billing.gaps.length} gaps, ${billing.overlaps.length} overlaps, ${billing.repeated.length} repeated, ${sharedIds} ids in two stores (${differing.length} differing); ` +
         `queued in standby stores: ${queued.size} (${[...new Set(queued.values())].join(', ') || 'none'})`,
     );

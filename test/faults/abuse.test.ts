@@ -8,7 +8,7 @@ import { KubeClient } from '../../src/kube/client.js';
 import { cluster, needsLocalControlPlane, RUN_LABEL, type TestCluster } from '../e2e/harness.js';
 import { type OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { eventObjects, MARKER, needles, nodeObject, piiCases, podObject, secretObject } from '../e2e/pii-cases.js';
-import { filesUnder, findLeaks, findMarkers, pool, readStore, Receiver, waitForDefaultServiceAccount, type Haystack } from '../e2e/pipeline-helpers.js';
+import { filesUnder, findLeaks, findMarkers, getPolicy, pool, readStore, Receiver, waitForDefaultServiceAccount, type Haystack } from '../e2e/pipeline-helpers.js';
 import { drainToSink, FaultScene, Peaks, recovery, report, ROUNDS, SEED, seeded } from './campaign.js';
 import { hostileObjects, type HostileObject } from './hostile-objects.js';
 import { invalidPolicies } from './invalid-policies.js';
@@ -23,7 +23,8 @@ const PII_CASES = Math.ceil(PII_OBJECTS / 5);
 const SKIPPED = 'dcp_objects_skipped_total';
 
 describe('faults: abuse (invalid policies, hostile objects, planted personal data)', function () {
-  this.timeout(300_000 + PII_CASES * 200);
+  // Creating the objects takes most of it: about 0.4 s a case on a busy 2-core machine.
+  this.timeout(600_000 + PII_CASES * 1000);
   const random = seeded(SEED + 4);
   let c: TestCluster;
   let scene: FaultScene;
@@ -43,9 +44,6 @@ describe('faults: abuse (invalid policies, hostile objects, planted personal dat
     await scene.create();
     await waitForDefaultServiceAccount(c, scene.namespace);
     receiver = await Receiver.start();
-    op = await scene.collectInto(receiver.url());
-    scene.churn.start();
-    counts.rssBeforeMb = peaks.observe(pid()).rssMb;
   });
 
   after(async function () {
@@ -57,6 +55,9 @@ describe('faults: abuse (invalid policies, hostile objects, planted personal dat
   });
 
   it(`refuses each of ${POLICIES} generated invalid policies at kubectl apply, naming the field (seed ${SEED})`, async function () {
+    // No policy exists yet, so each apply is a first one and the API server validates the whole object (an apply onto
+    // a live policy merges: a required field left out would stay as the live policy has it).
+    expect(await getPolicy(c), 'a live policy').to.equal(undefined);
     const policies = invalidPolicies(random, POLICIES);
     const accepted: string[] = [];
     const unnamed: string[] = [];
@@ -70,10 +71,12 @@ describe('faults: abuse (invalid policies, hostile objects, planted personal dat
     });
     expect(accepted, 'invalid policies the API server took').to.deep.equal([]);
     expect(unnamed, 'refusals that do not name the field').to.deep.equal([]);
-    alive();
   });
 
   it('takes objects at the size limits, control characters, non-UTF-8 and hostile certificates without a crash, every unreadable certificate skipped and counted', async function () {
+    op = await scene.collectInto(receiver.url());
+    scene.churn.start();
+    counts.rssBeforeMb = peaks.observe(pid()).rssMb;
     const transport = new KubeClient(c.kc);
     const objects = hostileObjects({ transport, kc: c.kc, random, namespace: scene.namespace, secretNamespace: 'kube-system', prefix: scene.namespace, label: { [RUN_LABEL]: c.runId } });
     const skippedBefore = (await op.metric(SKIPPED, 'resource="secrets"')) ?? 0;
@@ -117,6 +120,7 @@ describe('faults: abuse (invalid policies, hostile objects, planted personal dat
   });
 
   it(`leaks none of the values planted in ${PII_CASES * 5} fuzzed objects: store, sink bodies, logs and /metrics`, async function () {
+    const started = Date.now();
     const cases = piiCases(PII_CASES, SEED);
     const core = c.core();
     const secrets = cases.map((p) => secretObject(c, p, scene.namespace));
@@ -131,13 +135,16 @@ describe('faults: abuse (invalid policies, hostile objects, planted personal dat
     });
     counts.objectsInjected += cases.length * 5;
     peaks.observe(pid());
+    console.log(`      created ${cases.length * 5} objects in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    // Waits grow with the cases: a few thousand Nodes take the API server and the caches a while on a busy machine.
+    const limitMs = Math.max(180_000, PII_CASES * 200);
 
     // The caches hold every object, and everything stored reached the sink.
     await scene.churn.stop();
-    peaks.recovered(await recovery(c, op, 180_000));
-    await waitFor(async () => (await readStore(op.dataDir, { name: 'HostError' })).length >= cases.length, 180_000, 'a HostError per planted Node Event', 1000);
+    peaks.recovered(await recovery(c, op, limitMs));
+    await waitFor(async () => (await readStore(op.dataDir, { name: 'HostError' })).length >= cases.length, limitMs, 'a HostError per planted Node Event', 1000);
     const accepted = () => ({ deliveries: receiver.events().length, ids: receiver.ids() });
-    const drained = await drainToSink(op.dataDir, accepted, 120_000);
+    const drained = await drainToSink(op.dataDir, accepted, limitMs);
     expect(drained.lost, 'stored events the sink never accepted').to.deep.equal([]);
     alive();
     counts.rssAfterMb = peaks.observe(pid()).rssMb;

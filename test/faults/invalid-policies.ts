@@ -104,7 +104,8 @@ function breakagesOf(node: SchemaNode, at: Segment[], index: (length: number) =>
       if (node.maximum !== undefined) out.push({ what: `${name} above ${node.maximum}`, at, value: node.maximum + 1 + index(100_000) });
       break;
     case 'boolean':
-      out.push({ what: `${name} as a string`, at, value: 'yes' }, { what: `${name} as a number`, at, value: 1 });
+      // Not 'yes' or 'on': kubectl reads YAML 1.1, where those are booleans.
+      out.push({ what: `${name} as a string`, at, value: 'always' }, { what: `${name} as a number`, at, value: 1 });
       break;
     case 'string':
       out.push({ what: `${name} as a number`, at, value: 42 }, { what: `${name} as an object`, at, value: { value: 'x' } });
@@ -127,7 +128,7 @@ function breakagesOf(node: SchemaNode, at: Segment[], index: (length: number) =>
     case 'object': {
       const field = `${word()}Field`;
       out.push({ what: `an unknown field in ${name}`, at: [...at, field], value: true, reportedAt: [...at, field] });
-      if (at.length > 1) out.push({ what: `${name} as a string`, at, value: 'on' });
+      if (at.length > 1) out.push({ what: `${name} as a string`, at, value: 'everything' });
       for (const req of node.required ?? []) out.push({ what: `${name} without ${req}`, at: [...at, req], remove: true });
       break;
     }

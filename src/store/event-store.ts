@@ -353,7 +353,7 @@ export class EventStore {
     const p = this.partitions.raw.get(day) ?? emptyPartition();
     const buf = Buffer.from(batch.flatMap((b) => b.lines).join(''));
     try {
-      // Refused after a write-back: the failure is what makes the deletion show in StoreWritable until the next append.
+      // Refused after a write-back, and held in StoreWritable for a while: writes work again, but someone should see it.
       const lost = await this.recoverLostDirectory(this.handle === undefined);
       if (lost) throw lost;
       const fh = await this.fileFor(day);
@@ -392,7 +392,7 @@ export class EventStore {
    * Notices the data directory deleted under the running store (the open partition unlinked; with `full`,
    * also any known partition file gone) and recovers: recreates the directories and the lock, writes the
    * open partition back from its handle byte for byte (cursors into it stay valid), and forgets the
-   * partitions that are gone. Logs and reports it as an append failure; returns the error, or undefined
+   * partitions that are gone. Logs and reports it as an append failure (held in view for a while); returns the error, or undefined
    * when nothing was lost. Runs under exclusive().
    */
   private async recoverLostDirectory(full: boolean): Promise<DataDirectoryLostError | undefined> {
@@ -432,7 +432,7 @@ export class EventStore {
       `the data directory ${this.dataDir} was deleted under the running operator: recreated it, wrote back the open partition (${keptEvents} events); ${gone.length} other partition(s) with ${lostEvents} raw events are gone`,
     );
     this.log.error('store: the data directory was deleted under the running operator', { dataDir: this.dataDir, keptEvents, lostPartitions: gone.map((g) => `${g.stream}/${g.day}`), lostEvents });
-    this.health?.failed('append', err);
+    this.health?.failed('append', err, true);
     this.notify();
     return err;
   }

@@ -142,7 +142,8 @@ describe('faults: the data directory full, read-only and deleted', function () {
     const accepted = () => ({ deliveries: receiver?.events().length ?? 0, ids: receiver?.ids() ?? new Set<string>() });
     const drained = await drainToSink(mount, accepted);
     reportDrained('disk', injected.length, churn, drained, accepted(), peaks);
-    console.log(`      faults injected: ${injected.join(', ')}`);
+    const unknown = (receiver?.events() ?? []).filter((e) => !drained.stored.has(e.id));
+    console.log(`      faults injected: ${injected.join(', ')}; delivered but not in the store: ${new Set(unknown.map((e) => e.id)).size} ${JSON.stringify(unknown.slice(0, 5).map((e) => [e.name, e.time, e.id]))}`);
     expect(drained.lost, 'stored events the sink never accepted').to.deep.equal([]);
   });
 });

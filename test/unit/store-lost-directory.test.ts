@@ -8,7 +8,7 @@ import type { DcpEvent } from '../../src/api/event.js';
 import { exampleEvent } from '../../src/pipeline/examples.js';
 import { EventStore } from '../../src/store/event-store.js';
 import { DataDirectoryLostError } from '../../src/store/lost-directory.js';
-import { WriteHealth } from '../../src/store/write-health.js';
+import { RECOVERED_FAILURE_HOLD_MS, WriteHealth } from '../../src/store/write-health.js';
 
 const DAY = 86_400_000;
 
@@ -24,7 +24,7 @@ describe('event store: data directory deleted under it', function () {
   beforeEach(async function () {
     dir = await mkdtemp(join(tmpdir(), 'dcp-store-lost-'));
     now = Date.parse('2026-03-01T12:00:00.000Z');
-    health = new WriteHealth(new Registry());
+    health = new WriteHealth(new Registry(), () => undefined, () => now);
     store = await EventStore.open({ dataDir: dir, now: () => now, registry: new Registry(), health });
   });
   afterEach(async function () {
@@ -44,12 +44,18 @@ describe('event store: data directory deleted under it', function () {
     expect(health.failure).to.include({ writer: 'append', reason: 'ENOENT' });
     expect((await readFile(join(dir, 'LOCK'), 'utf8')).trim()).to.equal(String(process.pid));
 
-    expect(await store.append([ev('c')])).to.include({ stored: 1 });
+    const c = ev('c');
+    expect(await store.append([c])).to.include({ stored: 1 });
+    // Writes work again, but the deletion stays in view for a while (status, /readyz), then clears at the next append.
+    expect(health.failure).to.include({ reason: 'ENOENT' });
+    now += RECOVERED_FAILURE_HOLD_MS;
+    const d = ev('d');
+    await store.append([d]);
     expect(health.failure).to.equal(undefined);
-    expect(ids(await store.read())).to.deep.equal([...ids(before), ev('c').id]);
+    expect(ids(await store.read())).to.deep.equal([...ids(before), c.id, d.id]);
     // On disk too: a fresh reader finds all three.
     const reader = await EventStore.open({ dataDir: dir, readOnly: true, now: () => now });
-    expect(ids(await reader.read())).to.deep.equal([...ids(before), ev('c').id]);
+    expect(ids(await reader.read())).to.deep.equal([...ids(before), c.id, d.id]);
   });
 
   it('never moves a reader past records it still holds open', async function () {

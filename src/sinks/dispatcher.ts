@@ -10,6 +10,9 @@ import type { CursorStore, SinkCursor } from './cursor.js';
 import { DeliveryTracker, type SinkDelivery } from './delivery-state.js';
 import type { EventSink } from './sink.js';
 
+/** Between a sink's failed batches: from 1 s, doubling, at most a minute (jittered), so a sink that is back is tried within a minute. */
+export const DEFAULT_SINK_BACKOFF: BackoffPolicy = { baseMs: 1000, maxMs: 60_000 };
+
 /** A sink as the policy configures it (for routing) and as built (for sending). */
 export interface DispatchTarget {
   readonly config: Pick<Sink, 'name' | 'region'>;
@@ -28,7 +31,11 @@ export interface DispatcherOptions {
   readonly batchSize?: number;
   /** Look again this often even without a change notice. @default 5000 */
   readonly idleMs?: number;
-  /** Between failed batches; the backlog waits in the store meanwhile. @default { baseMs: 1000, maxMs: 300000 } */
+  /**
+   * Between failed batches; the backlog waits in the store meanwhile. The ceiling bounds how long a sink that is back
+   * waits for its first try (a 5-minute ceiling left one 346 s behind after a 10-minute outage in the fault campaign).
+   * @default DEFAULT_SINK_BACKOFF
+   */
   readonly backoff?: BackoffPolicy;
   readonly log?: Log;
   readonly registry?: Registry;
@@ -77,7 +84,7 @@ export class Dispatcher {
     this.options = options;
     this.log = options.log ?? silentLog;
     this.batchSize = options.batchSize ?? 500;
-    this.backoff = options.backoff ?? { baseMs: 1000, maxMs: 300_000 };
+    this.backoff = options.backoff ?? DEFAULT_SINK_BACKOFF;
     this.sent = counter(options.registry, 'dcp_sink_events_sent_total', 'Events a sink accepted.', ['sink']);
     this.failures = counter(options.registry, 'dcp_sink_send_failures_total', 'Batches a sink failed to accept (retried later).', ['sink']);
     const tracker = (this.tracker = new DeliveryTracker(options.now));

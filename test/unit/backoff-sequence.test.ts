@@ -1,6 +1,8 @@
 // Restart backoff: the delay sequence, its jitter and cap, and the reset after a healthy period, on injected time and randomness.
 import { expect } from 'chai';
 import { Backoff } from '../../src/runtime/backoff.js';
+import { backoffDelay } from '../../src/sinks/backoff.js';
+import { DEFAULT_SINK_BACKOFF } from '../../src/sinks/dispatcher.js';
 
 /** Delays asked for at the given times. */
 function delays(b: Backoff, times: number[]): number[] {
@@ -64,5 +66,15 @@ describe('restart backoff', function () {
     expect(b.next(100)).to.equal(10);
     b.reset();
     expect(b.attempts).to.equal(0);
+  });
+});
+
+describe('sink delivery backoff', function () {
+  it('tries a failing sink again within a minute however long it has failed (a 5-minute ceiling left one 346 s behind after an outage)', function () {
+    for (const random of [() => 0, () => 0.999_999]) {
+      const delays = Array.from({ length: 40 }, (_, attempt) => backoffDelay(attempt, { ...DEFAULT_SINK_BACKOFF, random }));
+      expect(Math.max(...delays)).to.be.at.most(60_000);
+      expect(delays[0]).to.be.at.least(500);
+    }
   });
 });

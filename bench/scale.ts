@@ -219,12 +219,12 @@ function mergeResults(files: readonly string[]): ScaleResult {
   const last = runs[runs.length - 1];
   if (first === undefined || last === undefined) throw new Error('--report needs at least one results file');
   const sizes = runs.flatMap((r) => r.sizes).sort((x, y) => x.pods - y.pods);
-  const stopped = runs.map((r) => r.stoppedBecause).filter((x): x is string => x !== undefined);
   return {
     ...first,
     load: { before: first.load.before, after: last.load.after },
     settings: { ...first.settings, sizes: sizes.map((s) => s.pods) },
-    stoppedBecause: stopped.length > 0 ? stopped.join('; ') : undefined,
+    // An earlier run that stopped at a size a later run measured is complete now: only the last run's stop counts.
+    stoppedBecause: last.stoppedBecause,
     sizes,
   };
 }

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
 import { OperatorProcess } from '../e2e/operator-process.js';
 import { Receiver } from '../e2e/pipeline-helpers.js';
-import { between, drainToSink, FaultScene, MAX_DOWN_S, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep } from './campaign.js';
+import { between, drainToSink, FaultScene, MAX_DOWN_S, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep, warmUp } from './campaign.js';
 import { connectionBound, CountingProxy } from './counting-proxy.js';
 
 describe('faults: the control plane stopped and started at random moments', function () {
@@ -38,13 +38,7 @@ describe('faults: the control plane stopped and started at random moments', func
     const peaks = new Peaks();
     const counted = proxy;
     if (counted === undefined) throw new Error('no proxy');
-    const caches = (await op.metrics()).split('\n').filter((l) => l.startsWith('dcp_watch_cache_objects{')).length;
-    churn.start();
-    await sleep(2000);
-    await churn.pause();
-    await recovery(c, op, 45_000, { status: true });
-    const baseline = peaks.observe(pid);
-    churn.resume();
+    const { baseline, caches } = await warmUp(c, op, churn, peaks);
     let worstRate = 0;
     for (let round = 1; round <= ROUNDS; round++) {
       // A random moment under churn, then a random downtime.

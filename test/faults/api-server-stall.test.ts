@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { cluster, needsLocalControlPlane, ROOT, type TestCluster } from '../e2e/harness.js';
 import { OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { policyCondition, Receiver } from '../e2e/pipeline-helpers.js';
-import { between, drainToSink, FaultScene, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep } from './campaign.js';
+import { between, drainToSink, FaultScene, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep, warmUp } from './campaign.js';
 import { connectionBound, CountingProxy } from './counting-proxy.js';
 
 /** How long each stall lasts: 2 minutes in `make faults`, seconds in the smoke. */
@@ -49,13 +49,7 @@ describe('faults: the API server paused (SIGSTOP) with watches open', function (
     const peaks = new Peaks();
     const counted = proxy;
     if (counted === undefined) throw new Error('no proxy');
-    const caches = (await op.metrics()).split('\n').filter((l) => l.startsWith('dcp_watch_cache_objects{')).length;
-    churn.start();
-    await sleep(2000);
-    await churn.pause();
-    await recovery(c, op, 45_000, { status: true });
-    const baseline = peaks.observe(pid);
-    churn.resume();
+    const { baseline, caches } = await warmUp(c, op, churn, peaks);
     for (let round = 1; round <= ROUNDS; round++) {
       await sleep(between(random, 500, 5000));
       process.kill(apiServerPid, 'SIGSTOP');

@@ -480,3 +480,19 @@ export function billingFaults(events: readonly DcpEvent[]): { intervals: number;
   }
   return { intervals: usage.length, gaps, overlaps, repeated };
 }
+
+/**
+ * The start of a scenario that compares each round with the calm before it: the churn runs a moment, holds still
+ * until the operator equals a fresh list (status included), and the operator's vital signs become the baseline.
+ * Returns them with the number of caches the operator runs (from /metrics), which bounds its reconnects.
+ */
+export async function warmUp(c: TestCluster, op: OperatorProcess, churn: Churn, peaks: Peaks): Promise<{ baseline: { sockets: number; rssMb: number }; caches: number }> {
+  const caches = (await op.metrics()).split('\n').filter((l) => l.startsWith('dcp_watch_cache_objects{')).length;
+  churn.start();
+  await sleep(2000);
+  await churn.pause();
+  await recovery(c, op, 45_000, { status: true });
+  const baseline = peaks.observe(op.child.pid ?? 0);
+  churn.resume();
+  return { baseline, caches };
+}

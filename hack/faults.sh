@@ -12,6 +12,8 @@ export FAULT_MAX_DOWN_S=${FAULT_MAX_DOWN_S:-30}
 export FAULT_SINK_DOWN_S=${FAULT_SINK_DOWN_S:-600}
 # How long api-server-stall keeps the kube-apiserver SIGSTOPped each round (issue 16: 2 minutes).
 export FAULT_STALL_S=${FAULT_STALL_S:-120}
+# Issue 16: status and /metrics equal a fresh list within 5 s of the API server's recovery (restart, stall, compaction).
+export FAULT_RECOVERY_LIMIT_S=${FAULT_RECOVERY_LIMIT_S:-5}
 export FAULT_SEED=${FAULT_SEED:-$(( (RANDOM << 15) | RANDOM ))}
 # Rounds per scenario when FAULT_ROUNDS is not given; a scenario not named here runs 20.
 # sink-outage: the first round is the 10-minute outage, the others alternate shorter outages and a wrong token.

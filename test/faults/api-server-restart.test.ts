@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
 import { OperatorProcess } from '../e2e/operator-process.js';
 import { Receiver } from '../e2e/pipeline-helpers.js';
-import { between, drainToSink, FaultScene, MAX_DOWN_S, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep, warmUp } from './campaign.js';
+import { between, drainToSink, expectRecoveredInTime, FaultScene, MAX_DOWN_S, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep, warmUp } from './campaign.js';
 import { connectionBound, CountingProxy } from './counting-proxy.js';
 
 describe('faults: the control plane stopped and started at random moments', function () {
@@ -58,6 +58,7 @@ describe('faults: the control plane stopped and started at random moments', func
       reportRound('api-server-restart', round, { downMs, recoveryMs, connectionsWhileDown: down.connections, bytesWhileDown: down.bytes, peakPerSecond: down.peakPerSecond, bound, sockets: v.sockets, rssMb: v.rssMb });
       console.log(`      round ${round}: down ${downMs} ms, ${down.connections} connections (${down.bytes} bytes, at most ${down.peakPerSecond} in a second; bound ${bound}), recovered in ${recoveryMs} ms, ${v.sockets} sockets`);
       expect(down.connections, `connections opened while the server was down ${downMs} ms in round ${round}`).to.be.at.most(bound);
+      expectRecoveredInTime(recoveryMs, round);
       // NOTE: a reconnect that leaked its old connection would grow this by one or more each round.
       expect(v.sockets, `open sockets after round ${round} (baseline ${baseline.sockets})`).to.be.at.most(baseline.sockets + 6);
       churn.resume();

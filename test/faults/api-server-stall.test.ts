@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { cluster, needsLocalControlPlane, ROOT, type TestCluster } from '../e2e/harness.js';
 import { OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { policyCondition, Receiver } from '../e2e/pipeline-helpers.js';
-import { between, drainToSink, FaultScene, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep, warmUp } from './campaign.js';
+import { between, drainToSink, expectRecoveredInTime, FaultScene, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep, warmUp } from './campaign.js';
 import { connectionBound, CountingProxy } from './counting-proxy.js';
 
 /** How long each stall lasts: 2 minutes in `make faults`, seconds in the smoke. */
@@ -89,6 +89,7 @@ describe('faults: the API server paused (SIGSTOP) with watches open', function (
       reportRound('api-server-stall', round, { stallMs, detectedMs, recoveryMs, connectionsWhileStalled: during.connections, bytesWhileStalled: during.bytes, bound, sockets: v.sockets, rssMb: v.rssMb });
       console.log(`      round ${round}: paused ${stallMs} ms, noticed after ${detectedMs} ms, ${during.connections} connections (${during.bytes} bytes; bound ${bound}), status and /metrics true ${recoveryMs} ms after SIGCONT, ${v.sockets} sockets`);
       expect(during.connections, `connections opened while the server was paused in round ${round}`).to.be.at.most(bound);
+      expectRecoveredInTime(recoveryMs, round);
       expect(v.sockets, `open sockets after round ${round} (baseline ${baseline.sockets})`).to.be.at.most(baseline.sockets + 6);
       churn.resume();
     }

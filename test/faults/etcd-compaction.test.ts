@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
 import { OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { Receiver } from '../e2e/pipeline-helpers.js';
-import { between, drainToSink, FaultScene, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep } from './campaign.js';
+import { between, drainToSink, expectRecoveredInTime, FaultScene, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep } from './campaign.js';
 
 describe('faults: etcd compacted under open watches (410 Gone)', function () {
   this.timeout(120_000 + ROUNDS * 90_000);
@@ -48,6 +48,7 @@ describe('faults: etcd compacted under open watches (410 Gone)', function () {
       await waitFor(async () => ((await op.metric('dcp_watch_relists_total', 'resource="pods"')) ?? 0) > relistsBefore, 30_000, `a relist of pods after compaction ${round}`);
       const v = peaks.observe(op.child.pid ?? 0);
       reportRound('etcd-compaction', round, { recoveryMs, sockets: v.sockets, rssMb: v.rssMb });
+      expectRecoveredInTime(recoveryMs, round);
       churn.resume();
     }
     await churn.stop();

@@ -8,4 +8,6 @@ export * from './metering.js';
 export * from './billing-state.js';
 export * from './billing.js';
 export * from './host-events.js';
+export * from './certificates.js';
+export * from './kms.js';
 export * from './security.js';

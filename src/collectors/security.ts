@@ -1,11 +1,13 @@
-// security: one CertificateStatus per TLS Secret and issued CSR certificate, and one KmsStatus; validity, fingerprints and health only.
+// security: one CertificateStatus per TLS Secret and issued CSR certificate, and one KmsStatus, read once (dcp preview) or kept current (the collector); validity, fingerprints and health only.
 import type { PolicySpec } from '../api/policy.js';
-import type { KubeRequest, KubeTransport } from '../kube/client.js';
-import { errorFromStatus, Forbidden, parseStatus, Unauthorized } from '../kube/errors.js';
-import { projectCsr, projectTlsSecret, TLS_SECRET_FIELDS, type CertificateInfo, type CsrInfo, type TlsSecretInfo } from '../kube/projections.js';
-import { asRecord, asString, collectionPath } from '../kube/resource.js';
-import { buildEvent } from '../api/envelope.js';
-import type { CertificateState, CertificateStatusData, ClusterRef, DcpEvent, EventOf, KmsStatusData } from '../api/event.js';
+import type { KubeTransport } from '../kube/client.js';
+import { Forbidden, Unauthorized } from '../kube/errors.js';
+import { listAll } from '../kube/pager.js';
+import { projectCsr, projectTlsSecret, TLS_SECRET_FIELDS, type CsrInfo, type TlsSecretInfo } from '../kube/projections.js';
+import { collectionPath } from '../kube/resource.js';
+import type { CertificateState, DcpEvent, EventOf, KmsStatusData } from '../api/event.js';
+import { certificateEvent, certificateStatusData, csrStatusData } from './certificates.js';
+import { kmsEvent, readKmsStatus } from './kms.js';
 import { SecurityGauges } from './security-metrics.js';
 import { silentLog, type Log } from '../observability/log.js';
 import type { Registry } from '../observability/metrics.js';
@@ -18,217 +20,7 @@ import type { ReconnectRegistry } from '../runtime/reconnect-probe.js';
 import { clusterRef, FlushLoop, wallClock, Wakeup, type Collector, type EmitEvents } from './collector.js';
 import type { NamespaceProjection } from './projections.js';
 
-const DAY_MS = 86_400_000;
-/** A fact is reported once per day per state (and at once when the state changes). */
-const DAY_SECONDS = 86_400;
-
 export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
-export const KEY_ID_HASH_METRIC = 'apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds';
-
-// ---- certificates ----
-
-/**
- * Where a certificate stands at `nowMs`. Both ends of the validity period are inclusive (RFC 5280
- * 4.1.2.5), so a certificate is expired only after notAfter; it is expiring from exactly
- * `expiryWarningDays` days before notAfter.
- */
-export function certificateState(cert: { notBefore: string; notAfter: string }, nowMs: number, expiryWarningDays: number): CertificateState {
-  const notBefore = Date.parse(cert.notBefore);
-  const notAfter = Date.parse(cert.notAfter);
-  if (nowMs < notBefore) return 'notYetValid';
-  if (nowMs > notAfter) return 'expired';
-  if (notAfter - nowMs <= expiryWarningDays * DAY_MS) return 'expiring';
-  return 'valid';
-}
-
-/** SHA-256 fingerprint as the schema wants it: lower-case hex, no colons (openssl and node print `AB:CD:…`). */
-export function fingerprintHex(cert: CertificateInfo): string {
-  return cert.fingerprintSha256.replace(/:/g, '').toLowerCase();
-}
-
-/**
- * The event data of one certificate: validity and fingerprint only. NOTE: the serial number, subject,
- * SANs and the Secret's or CSR's name and namespace are left out on purpose: they name hosts and people.
- */
-export function certificateStatusData(
-  cert: CertificateInfo,
-  nowMs: number,
-  expiryWarningDays: number,
-  source: 'secret' | 'csr',
-  renewed?: boolean,
-): CertificateStatusData {
-  return {
-    notBefore: new Date(cert.notBefore).toISOString(),
-    notAfter: new Date(cert.notAfter).toISOString(),
-    daysToExpiry: Math.floor((Date.parse(cert.notAfter) - nowMs) / DAY_MS),
-    fingerprintSha256: fingerprintHex(cert),
-    state: renewed === true ? 'renewed' : certificateState(cert, nowMs, expiryWarningDays),
-    source,
-  };
-}
-
-/**
- * The data of a CSR's issued leaf. Kubernetes has no revocation API; a CSR that was issued and later
- * got a Failed condition (how a signer or an admin withdraws it) is the closest fact, so it is 'revoked'.
- */
-export function csrStatusData(csr: CsrInfo, nowMs: number, expiryWarningDays: number): CertificateStatusData | undefined {
-  const leaf = csr.certificates[0];
-  if (leaf === undefined) return undefined;
-  const data = certificateStatusData(leaf, nowMs, expiryWarningDays, 'csr');
-  return csr.failed ? { ...data, state: 'revoked' } : data;
-}
-
-/** The CertificateStatus event: the fingerprint and state are the source key, so one state is one event a day. */
-export function certificateEvent(cluster: ClusterRef, nowMs: number, data: CertificateStatusData): EventOf<'CertificateStatus'> {
-  return buildEvent({
-    name: 'CertificateStatus',
-    cluster,
-    time: new Date(nowMs),
-    sourceKey: `${data.fingerprintSha256}:${data.state}`,
-    bucketSeconds: DAY_SECONDS,
-    data,
-  });
-}
-
-// ---- KMS ----
-
-interface KmsCheck {
-  readonly name: string;
-  readonly ok: boolean;
-}
-
-/** The kms-providers (KMS v2, or with config reload) or kms-provider-N (older servers) lines of `/readyz?verbose`. */
-function kmsChecks(readyzVerbose: string): KmsCheck[] {
-  const out: KmsCheck[] = [];
-  for (const raw of readyzVerbose.split('\n')) {
-    const m = /^\[([+-])\](kms-providers?(?:-[^\s]+)?)\s/.exec(raw.trim() + ' ');
-    if (m?.[1] !== undefined && m[2] !== undefined) out.push({ name: m[2], ok: m[1] === '+' });
-  }
-  return out;
-}
-
-/** Labels of one exposition-format sample, unescaped. */
-function labelsOf(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const m of text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-    if (m[1] !== undefined && m[2] !== undefined) out.set(m[1], m[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)));
-  }
-  return out;
-}
-
-interface KeyIdSample {
-  readonly provider: string;
-  readonly keyIdHash: string;
-  readonly at: number;
-}
-
-/** The key_id_hash samples of the envelope-encryption metric; hashes not shaped like hex are skipped. */
-function keyIdSamples(metrics: string): KeyIdSample[] {
-  const out: KeyIdSample[] = [];
-  for (const raw of metrics.split('\n')) {
-    const line = raw.trim();
-    // The exact name followed by '{': ..._key_id_hash_status_last_timestamp_seconds is another metric.
-    if (!line.startsWith(`${KEY_ID_HASH_METRIC}{`)) continue;
-    const close = line.lastIndexOf('}');
-    if (close === -1) continue;
-    const labels = labelsOf(line.slice(KEY_ID_HASH_METRIC.length + 1, close));
-    const at = Number(line.slice(close + 1).trim().split(/\s+/)[0]);
-    const hash = (labels.get('key_id_hash') ?? '').replace(/^sha256:/i, '').toLowerCase();
-    if (!/^[0-9a-f]{32,64}$/.test(hash) || !Number.isFinite(at)) continue;
-    out.push({ provider: labels.get('provider_name') ?? '', keyIdHash: hash, at });
-  }
-  return out;
-}
-
-/**
- * KMS health from the text of `/readyz?verbose` and, optionally, `/metrics` (only the envelope
- * key-ID lines are needed). No kms check: no KMS configured, which is healthy. The aggregate
- * `kms-providers` check does not say which provider failed, so a failing one counts none healthy.
- * keyIdHash is the API server's own hash of the newest key ID in use: a hash, never the key ID.
- */
-export function kmsStatusOf(readyzVerbose: string, metrics?: string): KmsStatusData {
-  const checks = kmsChecks(readyzVerbose);
-  if (checks.length === 0) return { providers: 0, healthyProviders: 0, healthy: true };
-  const samples = metrics === undefined ? [] : keyIdSamples(metrics);
-  const aggregate = checks.some((c) => c.name === 'kms-providers');
-  const perProvider = checks.filter((c) => c.name !== 'kms-providers');
-  const healthy = checks.every((c) => c.ok);
-  const named = new Set(samples.map((s) => s.provider).filter((p) => p !== '')).size;
-  const providers = Math.max(aggregate ? 1 : 0, perProvider.length, named);
-  const healthyProviders = healthy ? providers : aggregate ? 0 : perProvider.filter((c) => c.ok).length;
-  const data: KmsStatusData = { providers, healthyProviders, healthy };
-  let newest: KeyIdSample | undefined;
-  for (const s of samples) if (newest === undefined || s.at > newest.at) newest = s;
-  if (newest !== undefined) data.keyIdHash = newest.keyIdHash;
-  return data;
-}
-
-/** The KmsStatus event: its data is its source key, so a change is a new event at once, and the same data one a day. */
-export function kmsEvent(cluster: ClusterRef, nowMs: number, data: KmsStatusData): EventOf<'KmsStatus'> {
-  return buildEvent({ name: 'KmsStatus', cluster, time: new Date(nowMs), sourceKey: `kms:${JSON.stringify(data)}`, bucketSeconds: DAY_SECONDS, data });
-}
-
-/** `/readyz?verbose` as text, 500 included (its body lists the failing checks). */
-async function readReadyz(transport: KubeTransport, signal: AbortSignal | undefined): Promise<string> {
-  const req: KubeRequest = { path: '/readyz', query: { verbose: true }, signal, idleTimeoutMs: 30_000 };
-  if (transport.text === undefined) return (await readLines(transport, req, () => true)).join('\n');
-  const res = await transport.text(req);
-  // Not ready (500) still lists every check; anything else (401, 403, 404 …) is an error of the call.
-  if (res.statusCode === 200 || (res.statusCode === 500 && /^\[[+-]\]/m.test(res.body))) return res.body;
-  let body: unknown;
-  try {
-    body = JSON.parse(res.body);
-  } catch {
-    body = undefined;
-  }
-  throw errorFromStatus(parseStatus(body, res.statusCode));
-}
-
-/** The lines of a 2xx text body that `keep` accepts, read as they stream (the API server's /metrics is megabytes). */
-async function readLines(transport: KubeTransport, req: KubeRequest, keep: (line: string) => boolean): Promise<string[]> {
-  const res = await transport.stream(req);
-  const out: string[] = [];
-  let tail = '';
-  for await (const chunk of res) {
-    const lines = (tail + chunk.toString('utf8')).split('\n');
-    tail = lines.pop() ?? '';
-    for (const line of lines) if (keep(line)) out.push(line);
-  }
-  if (tail !== '' && keep(tail)) out.push(tail);
-  return out;
-}
-
-/**
- * Reads KMS health once: `/readyz?verbose`, then, only when a kms check exists, the key-ID lines of
- * `/metrics`. A metrics read that fails is logged and the status is reported without keyIdHash.
- */
-export async function readKmsStatus(transport: KubeTransport, signal?: AbortSignal, log: Log = silentLog): Promise<KmsStatusData> {
-  const readyz = await readReadyz(transport, signal);
-  if (kmsChecks(readyz).length === 0) return kmsStatusOf(readyz);
-  let metrics: string | undefined;
-  try {
-    const lines = await readLines(transport, { path: '/metrics', signal, idleTimeoutMs: 30_000 }, (l) => l.startsWith(`${KEY_ID_HASH_METRIC}{`));
-    metrics = lines.join('\n');
-  } catch (err) {
-    if (signal?.aborted === true) throw err;
-    log.warn('cannot read the API server metrics; KMS status without key ID', { error: String(err) });
-  }
-  return kmsStatusOf(readyz, metrics);
-}
-
-// ---- preview ----
-
-const LIST_PAGE = 500;
-
-async function* listAll(transport: KubeTransport, path: string, query: Record<string, string>, signal?: AbortSignal): AsyncGenerator<unknown> {
-  let token: string | undefined;
-  do {
-    const page = asRecord(await transport.json({ path, query: { ...query, limit: LIST_PAGE, continue: token }, signal }));
-    const items = page?.['items'];
-    if (Array.isArray(items)) yield* items;
-    token = asString(asRecord(page?.['metadata'])?.['continue']);
-  } while (token !== undefined);
-}
 
 /** What the collector would report right now, read once from the API server (for `dcp preview`): one CertificateStatus per certificate in the configured namespaces' TLS Secrets and issued CSRs, and one KmsStatus. */
 export async function securitySnapshot(options: {
@@ -244,12 +36,12 @@ export async function securitySnapshot(options: {
   const events = new Map<string, DcpEvent>();
   const add = (e: DcpEvent): void => void events.set(e.id, e);
   for (const ns of new Set(security.certificateNamespaces)) {
-    for await (const obj of listAll(transport, collectionPath('/api/v1/secrets', ns), { fieldSelector: TLS_SECRET_SELECTOR }, signal)) {
+    for await (const obj of listAll(transport, collectionPath('/api/v1/secrets', ns), { query: { fieldSelector: TLS_SECRET_SELECTOR }, signal })) {
       const leaf = projectTlsSecret(obj)?.certificates[0];
       if (leaf !== undefined) add(certificateEvent(cluster, nowMs, certificateStatusData(leaf, nowMs, security.expiryWarningDays, 'secret')));
     }
   }
-  for await (const obj of listAll(transport, CSR_PATH, {}, signal)) {
+  for await (const obj of listAll(transport, CSR_PATH, { signal })) {
     const csr = projectCsr(obj);
     const data = csr === undefined ? undefined : csrStatusData(csr, nowMs, security.expiryWarningDays);
     if (data !== undefined) add(certificateEvent(cluster, nowMs, data));

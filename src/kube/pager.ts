@@ -1,7 +1,30 @@
-// One LIST page request whose body is read eagerly and whose continue token is read from the body's first bytes.
-import type { KubeRequest, KubeTransport } from './client.js';
+// Paging a LIST: every item page by page, and one page request whose body is read eagerly and whose continue token is read from its first bytes.
+import type { KubeRequest, KubeTransport, QueryValue } from './client.js';
 import { asRecord, asString } from './resource.js';
 import { isProtobuf, peekContinueProtobuf } from './wire.js';
+
+/** Items per LIST page: a large list is read in pages, never as one huge response. */
+export const LIST_PAGE_SIZE = 500;
+
+export interface ListAllOptions {
+  /** Selectors and the like; `limit` and `continue` are the pager's. */
+  readonly query?: Readonly<Record<string, QueryValue>>;
+  readonly signal?: AbortSignal;
+  /** Items per page. @default LIST_PAGE_SIZE */
+  readonly pageSize?: number;
+}
+
+/** Every item of a LIST at `path`, page by page: one page is held at a time, so a large cluster is read in bounded memory. */
+export async function* listAll(transport: KubeTransport, path: string, options: ListAllOptions = {}): AsyncGenerator<unknown> {
+  const { query, signal, pageSize = LIST_PAGE_SIZE } = options;
+  let token: string | undefined;
+  do {
+    const page = asRecord(await transport.json({ path, query: { ...query, limit: pageSize, continue: token }, signal }));
+    const items = page?.['items'];
+    if (Array.isArray(items)) yield* items;
+    token = asString(asRecord(page?.['metadata'])?.['continue']);
+  } while (token !== undefined);
+}
 
 const ITEMS = Buffer.from('"items":');
 // The list metadata is a few hundred bytes; past this, stop looking for it.

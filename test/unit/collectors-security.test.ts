@@ -9,17 +9,9 @@ import type { PolicySpec } from '../../src/api/policy.js';
 import { parsePolicy } from '../../src/api/validation.js';
 import { clusterRef } from '../../src/collectors/collector.js';
 import type { NamespaceProjection } from '../../src/collectors/projections.js';
-import {
-  certificateEvent,
-  certificateState,
-  certificateStatusData,
-  CSR_PATH,
-  csrStatusData,
-  kmsEvent,
-  kmsStatusOf,
-  SecurityCollector,
-  securitySnapshot,
-} from '../../src/collectors/security.js';
+import { certificateEvent, certificateState, certificateStatusData, csrStatusData } from '../../src/collectors/certificates.js';
+import { kmsEvent, kmsStatusOf } from '../../src/collectors/kms.js';
+import { CSR_PATH, SecurityCollector, securitySnapshot } from '../../src/collectors/security.js';
 import type { KubeRequest, KubeTransport, ResponseStream, TextResponse } from '../../src/kube/client.js';
 import { KubeClient, readJson } from '../../src/kube/client.js';
 import { ServerError } from '../../src/kube/errors.js';

@@ -1,7 +1,7 @@
-// List pages fetched ahead: the continue token read from a page's first bytes, and a fetch that can be cancelled.
+// List pages: every item of a LIST page by page, and pages fetched ahead (the continue token read from a page's first bytes, a fetch that can be cancelled).
 import { expect } from 'chai';
 import type { KubeRequest, KubeTransport, ResponseStream } from '../../src/kube/client.js';
-import { fetchPage, peekContinue } from '../../src/kube/pager.js';
+import { fetchPage, listAll, peekContinue } from '../../src/kube/pager.js';
 
 const page = (cont: string | undefined): string =>
   JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '42', ...(cont !== undefined ? { continue: cont } : {}), remainingItemCount: 3 }, items: [{ metadata: { name: 'a' } }] });
@@ -94,5 +94,62 @@ describe('list pages fetched ahead', function () {
     let failed = false;
     await g.body.catch(() => (failed = true));
     expect(failed).to.equal(true);
+  });
+});
+
+describe('every item of a list, page by page', function () {
+  /** A transport answering LISTs from `pages` in order, each page's continue token naming the next. */
+  function pagedTransport(pages: unknown[][]): { transport: KubeTransport; requests: KubeRequest[] } {
+    const requests: KubeRequest[] = [];
+    const transport: KubeTransport = {
+      stream: () => Promise.reject(new Error('not used')),
+      json(req) {
+        requests.push(req);
+        const at = req.query?.['continue'] === undefined ? 0 : Number(req.query['continue']);
+        const more = at + 1 < pages.length ? { continue: String(at + 1) } : {};
+        return Promise.resolve({ kind: 'List', metadata: { resourceVersion: '7', ...more }, items: pages[at] ?? [] });
+      },
+    };
+    return { transport, requests };
+  }
+
+  it('yields the items of every page in order, asking each with the previous continue token', async function () {
+    const { transport, requests } = pagedTransport([[1, 2], [3], [4, 5]]);
+    const seen: unknown[] = [];
+    for await (const item of listAll(transport, '/api/v1/pods')) seen.push(item);
+    expect(seen).to.deep.equal([1, 2, 3, 4, 5]);
+    expect(requests.map((r) => r.query)).to.deep.equal([
+      { limit: 500, continue: undefined },
+      { limit: 500, continue: '1' },
+      { limit: 500, continue: '2' },
+    ]);
+  });
+
+  it('keeps the caller\'s query and signal on every page, with the page size it was given', async function () {
+    const { transport, requests } = pagedTransport([[1], [2]]);
+    const signal = new AbortController().signal;
+    const seen: unknown[] = [];
+    for await (const item of listAll(transport, '/api/v1/secrets', { query: { fieldSelector: 'type=kubernetes.io/tls' }, signal, pageSize: 100 })) seen.push(item);
+    expect(seen).to.deep.equal([1, 2]);
+    expect(requests.map((r) => r.query)).to.deep.equal([
+      { fieldSelector: 'type=kubernetes.io/tls', limit: 100, continue: undefined },
+      { fieldSelector: 'type=kubernetes.io/tls', limit: 100, continue: '1' },
+    ]);
+    expect(requests.every((r) => r.signal === signal && r.path === '/api/v1/secrets')).to.equal(true);
+  });
+
+  it('ends after a page without items or continue token', async function () {
+    const requests: KubeRequest[] = [];
+    const transport: KubeTransport = {
+      stream: () => Promise.reject(new Error('not used')),
+      json(req) {
+        requests.push(req);
+        return Promise.resolve({ kind: 'List', metadata: {} });
+      },
+    };
+    const seen: unknown[] = [];
+    for await (const item of listAll(transport, '/api/v1/nodes')) seen.push(item);
+    expect(seen).to.deep.equal([]);
+    expect(requests).to.have.length(1);
   });
 });

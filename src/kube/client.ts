@@ -1,6 +1,7 @@
 // The one HTTP path to the API server: auth and TLS from a kubeconfig, typed errors, per-request abort and idle timeout.
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as tls from 'node:tls';
 import { errorFromStatus, MalformedResponse, parseStatus, RequestStalled, TransportError } from './errors.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -166,11 +167,9 @@ export class KubeClient implements KubeTransport {
       } else {
         this.agent = new https.Agent({
           keepAlive: true,
-          ca: opts.ca,
-          cert: opts.cert,
-          key: opts.key,
-          pfx: opts.pfx,
-          passphrase: opts.passphrase,
+          // One TLS context for every connection: given ca/cert/key instead, each new connection (every watch is
+          // one) parses them again, about 20 ms of CPU each, a fifth of what starting up costs.
+          secureContext: tls.createSecureContext({ ca: opts.ca, cert: opts.cert, key: opts.key, pfx: opts.pfx, passphrase: opts.passphrase }),
           servername: opts.servername,
           ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
         });

@@ -3,7 +3,8 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CATEGORY_NAMES, type CategoryName } from '../api/policy.js';
 import { isEventOf, type DataValue, type DcpEvent } from '../api/event.js';
-import { EventStore, type OpenReport, type Stream } from '../store/event-store.js';
+import { EventStore, type Stream } from '../store/event-store.js';
+import type { OpenReport } from '../store/partitions.js';
 import type { Command } from './command.js';
 import { parseDuration, stringFlag, UsageError } from './flags.js';
 import {

@@ -7,12 +7,13 @@ import type { DcpEvent, EventName } from '../api/event.js';
 import { silentLog, type Log } from '../observability/log.js';
 import { counter, type Registry } from '../observability/metrics.js';
 import { DayAggregator } from './aggregate.js';
-import { DAY_MS, dayOf, dayStart, listDays, nextDay, partitionFile } from './days.js';
+import { DAY_MS, dayOf, dayStart, nextDay, partitionFile } from './days.js';
 import { acquireLock, reclaimLock } from './lock.js';
 import { DataDirectoryLostError, exists, unlinked, writeBack } from './lost-directory.js';
 import type { WriteHealth } from './write-health.js';
 import { encodeRecord } from './record.js';
-import { checkSegment, fsyncDir, readRecords, removeIfExists, truncateFile, writeFileAtomic } from './segment.js';
+import { countEvent, EMPTY_OPEN_REPORT, emptyPartition, isStoredEvent, PartitionScan, type OpenReport, type Partition } from './partitions.js';
+import { fsyncDir, readRecords, removeIfExists, truncateFile, writeFileAtomic } from './segment.js';
 
 /** `raw`: every stored event, partitioned by the day the store received it. `aggregates`: DailyAggregates by the day they summarise. */
 export type Stream = 'raw' | 'aggregates';
@@ -54,24 +55,6 @@ export interface EventStoreOptions {
    * has lapsed (a check when the append was accepted is not enough: the batch is written later).
    */
   readonly beforeWrite?: () => void;
-}
-
-/** What open() found. Torn records are the tail of an interrupted write; they were never acknowledged. */
-export interface OpenReport {
-  readonly partitions: number;
-  readonly events: number;
-  readonly tornRecords: number;
-  readonly truncatedBytes: number;
-  readonly corruptRecords: number;
-  /**
-   * Read-only opens only (a writer repairs instead): whole bad lines after the last good record of
-   * a file, which a writer would cut off as torn. A partial last line (a write in progress) is not counted.
-   */
-  readonly skippedTailRecords: number;
-  /** Read-only opens only: non-empty partition files without a single good record (garbage, a foreign file). */
-  readonly filesWithoutRecords: number;
-  /** Read-only opens only: partition files that could not be read at all, with why (a writer fails instead). */
-  readonly unreadableFiles: readonly { readonly file: string; readonly error: string }[];
 }
 
 export interface AppendResult {
@@ -118,24 +101,10 @@ export class StoreReadOnlyError extends Error {
   }
 }
 
-interface Partition {
-  /** Durable bytes: readers never look past it, so a cursor never points into unsynced data. */
-  size: number;
-  events: number;
-  oldest: number;
-  newest: number;
-}
-
 interface Pending {
   readonly lines: string[];
   readonly events: DcpEvent[];
   readonly done: (err?: unknown) => void;
-}
-
-function isStoredEvent(v: unknown): v is DcpEvent {
-  if (typeof v !== 'object' || v === null) return false;
-  const e = v as { id?: unknown; time?: unknown; data?: unknown };
-  return typeof e.id === 'string' && typeof e.time === 'string' && typeof e.data === 'object';
 }
 
 const LAST_AGGREGATED = 'LAST';
@@ -150,8 +119,6 @@ async function readLastAggregated(path: string): Promise<string | undefined> {
     throw err;
   }
 }
-
-const emptyPartition = (): Partition => ({ size: 0, events: 0, oldest: Infinity, newest: -Infinity });
 
 export class EventStore {
   private readonly dataDir: string;
@@ -176,7 +143,7 @@ export class EventStore {
   /** The newest day whose aggregates are written (persisted in aggregates/LAST). */
   private lastAggregated: string | undefined;
   private closed = false;
-  private report: OpenReport = { partitions: 0, events: 0, tornRecords: 0, truncatedBytes: 0, corruptRecords: 0, skippedTailRecords: 0, filesWithoutRecords: 0, unreadableFiles: [] };
+  private report: OpenReport = EMPTY_OPEN_REPORT;
   private readonly appended;
   private readonly duplicates;
 
@@ -215,48 +182,20 @@ export class EventStore {
     return this.report;
   }
 
+  /** Rebuilds the partition index and the id set from disk (see PartitionScan for what it repairs or reports). */
   private async load(): Promise<void> {
-    let tornRecords = 0;
-    let truncatedBytes = 0;
-    let corruptRecords = 0;
-    let skippedTailRecords = 0;
-    let filesWithoutRecords = 0;
-    const unreadableFiles: { file: string; error: string }[] = [];
-    for (const stream of ['raw', 'aggregates'] as const) {
+    const scan = new PartitionScan({ readOnly: this.readOnly, log: this.log });
+    for (const stream of STREAMS) {
       const dir = this.dir(stream);
       if (stream === 'aggregates' && !this.readOnly) await this.removeTempFiles(dir);
-      for (const day of await listDays(dir)) {
-        const path = join(dir, partitionFile(day));
-        const p = emptyPartition();
-        let check;
-        try {
-          check = await checkSegment(path, (v) => {
-            if (!isStoredEvent(v)) return;
-            this.count(p, v);
-            if (stream === 'raw') this.ids.set(v.id, day);
-          });
-        } catch (err) {
-          // A reader reports a file it cannot read and reads the others; a writer must not go on past it.
-          if (!this.readOnly) throw err;
-          unreadableFiles.push({ file: join(stream, partitionFile(day)), error: err instanceof Error ? err.message : String(err) });
-          continue;
-        }
-        p.size = check.goodEnd;
-        corruptRecords += check.corruptRecords;
-        if (check.size > check.goodEnd) {
-          tornRecords += check.tornRecords;
-          truncatedBytes += check.size - check.goodEnd;
-          if (this.readOnly) skippedTailRecords += check.badTailLines;
-          if (this.readOnly && check.goodEnd === 0) filesWithoutRecords++;
-          else this.log.warn('store: dropped a torn tail left by an interrupted write', { stream, partition: day, records: check.tornRecords, bytes: check.size - check.goodEnd });
-          if (!this.readOnly) await truncateFile(path, check.goodEnd);
-        }
-        this.partitions[stream].set(day, p);
-      }
+      const found = await scan.directory(dir, stream, (e, day) => {
+        if (stream === 'raw') this.ids.set(e.id, day);
+      });
+      for (const [day, p] of found) this.partitions[stream].set(day, p);
     }
     this.lastAggregated = await readLastAggregated(join(this.aggDir, LAST_AGGREGATED));
-    if (corruptRecords > 0) this.log.warn('store: skipping corrupt records', { records: corruptRecords });
-    this.report = { partitions: this.partitions.raw.size, events: this.ids.size, tornRecords, truncatedBytes, corruptRecords, skippedTailRecords, filesWithoutRecords, unreadableFiles };
+    this.report = scan.report(this.partitions.raw.size, this.ids.size);
+    if (this.report.corruptRecords > 0) this.log.warn('store: skipping corrupt records', { records: this.report.corruptRecords });
   }
 
   private async removeTempFiles(dir: string): Promise<void> {
@@ -265,13 +204,6 @@ export class EventStore {
 
   private dir(stream: Stream): string {
     return stream === 'raw' ? this.rawDir : this.aggDir;
-  }
-
-  private count(p: Partition, e: DcpEvent): void {
-    const t = Date.parse(e.time);
-    p.events++;
-    p.oldest = Math.min(p.oldest, t);
-    p.newest = Math.max(p.newest, t);
   }
 
   private days(stream: Stream): string[] {
@@ -380,7 +312,7 @@ export class EventStore {
     for (const b of batch) {
       for (const e of b.events) {
         this.ids.set(e.id, day);
-        this.count(p, e);
+        countEvent(p, e);
         this.appended.inc({ category: e.category });
       }
       b.done();
@@ -604,7 +536,7 @@ export class EventStore {
       await writeFileAtomic(join(this.aggDir, partitionFile(day)), text, { syncDir: false });
       const p = emptyPartition();
       p.size = Buffer.byteLength(text);
-      for (const e of events) this.count(p, e);
+      for (const e of events) countEvent(p, e);
       this.partitions.aggregates.set(day, p);
     }
     // One directory sync covers every rename above; LAST's own write syncs it again after.

@@ -6,7 +6,6 @@ export {
   StoreReadOnlyError,
   type AppendResult,
   type EventStoreOptions,
-  type OpenReport,
   type ReadQuery,
   type Retention,
   type StorePosition,
@@ -15,6 +14,7 @@ export {
   type Stream,
   type SweepReport,
 } from './event-store.js';
+export { type OpenReport } from './partitions.js';
 export { StoreLockedError } from './lock.js';
 export { storeFailureReason, type StoreFailureReason } from './errors.js';
 export { WriteHealth, type StoreWriter, type WriteFailure } from './write-health.js';

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { Registry } from 'prom-client';
 import { KubeClient, type KubeRequest, type KubeTransport, type ResponseStream } from '../../src/kube/client.js';
 import { TransportError } from '../../src/kube/errors.js';
+import { listAll } from '../../src/kube/pager.js';
 import { asRecord, asString, collectionPath, metadataOf, objectKey } from '../../src/kube/resource.js';
 import { EVENT_FIELDS, projectEvent, projectTlsSecret, TLS_SECRET_FIELDS } from '../../src/kube/projections.js';
 import { field, fields, map, objectFields, objectMeta, type FieldSet } from '../../src/kube/protobuf.js';
@@ -73,17 +74,11 @@ const VIEW_FIELDS: Readonly<Record<string, FieldSet>> = {
 /** A fresh paged list, projected the same way: what the cache must equal. */
 async function freshList<T>(client: KubeClient, path: string, project: (o: unknown) => T | undefined): Promise<Record<string, T>> {
   const out: Record<string, T> = {};
-  let cont: string | undefined;
-  do {
-    const page = asRecord(await client.json({ path, query: { limit: 100, continue: cont } }));
-    const items = page?.['items'];
-    for (const item of Array.isArray(items) ? (items as unknown[]) : []) {
-      const key = objectKey(item);
-      const value = project(item);
-      if (key !== undefined && value !== undefined) out[key] = value;
-    }
-    cont = asString(asRecord(page?.['metadata'])?.['continue']);
-  } while (cont !== undefined);
+  for await (const item of listAll(client, path, { pageSize: 100 })) {
+    const key = objectKey(item);
+    const value = project(item);
+    if (key !== undefined && value !== undefined) out[key] = value;
+  }
   return out;
 }
 

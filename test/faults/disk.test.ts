@@ -119,8 +119,10 @@ describe('faults: the data directory full, read-only and deleted', function () {
           throw new Error(`${String(err)}; last StoreWritable: ${JSON.stringify(seen)}; operator logs since: ${JSON.stringify(operator.logs.slice(logsBefore).filter((l) => l.level !== 'debug').slice(-8))}`);
         });
         expect(await operator.metric('dcp_store_write_failures_total', `reason="${sign.errno}"`)).to.be.greaterThan(failuresBefore);
-        const logged = operator.logs.slice(logsBefore).filter((l) => (l.level === 'warn' || l.level === 'error') && sign.log.test(JSON.stringify(l)));
-        expect(logged.length, `a warning or error log matching ${String(sign.log)}`).to.be.greaterThan(0);
+        // NOTE: the metric and the status can be read before the log line has come through the operator's stdout (a
+        // failed cursor write is logged after the sink's backlog is measured): wait for it rather than look once.
+        const logged = (): boolean => operator.logs.slice(logsBefore).some((l) => (l.level === 'warn' || l.level === 'error') && sign.log.test(JSON.stringify(l)));
+        await waitFor(logged, 15_000, `a warning or error log matching ${String(sign.log)} after ${fault}`, 100);
         expect(operator.exitCode, `the operator survives ${fault}`).to.equal(undefined);
       } finally {
         undo();

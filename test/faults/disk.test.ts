@@ -36,7 +36,9 @@ function inject(fault: DiskFault, dir: string): () => void {
       // a read-only bind mount laid over the directory fails every new file and rename with EROFS instead.
       run('mount', ['--bind', dir, dir]);
       run('mount', ['-o', 'remount,bind,ro', dir]);
-      return () => run('umount', [dir]);
+      // Lazily: a read the operator has open through the bind mount (a delivery reading a partition) would make a
+      // plain umount fail with EBUSY; detached, that read finishes on its descriptor.
+      return () => run('umount', ['--lazy', dir]);
     case 'deleted':
       // The mount point itself stays (it cannot go while mounted); everything in it goes, as with `rm -rf <dir>/*`.
       for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });

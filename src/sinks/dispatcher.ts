@@ -8,7 +8,7 @@ import type { EventStore, StorePosition, Stream } from '../store/event-store.js'
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
 import type { CursorStore, SinkCursor } from './cursor.js';
 import { DeliveryTracker, type SinkDelivery } from './delivery-state.js';
-import type { EventSink } from './sink.js';
+import { SinkError, type EventSink } from './sink.js';
 
 /** Between a sink's failed batches: from 1 s, doubling, at most a minute (jittered), so a sink that is back is tried within a minute. */
 export const DEFAULT_SINK_BACKOFF: BackoffPolicy = { baseMs: 1000, maxMs: 60_000 };
@@ -172,7 +172,10 @@ export class Dispatcher {
         this.tracker.failed(name, err);
         await this.measure(target, true).catch(() => undefined);
         changed();
-        const delay = backoffDelay(failures++, this.backoff);
+        // A send that gave up on a 429 or 503 carries the receiver's Retry-After: the next batch waits at least that long
+        // (the transport honours it between its own tries, but its last answer would otherwise be followed within a second).
+        const asked = err instanceof SinkError ? (err.retryAfterMs ?? 0) : 0;
+        const delay = Math.min(this.backoff.maxMs, Math.max(asked, backoffDelay(failures++, this.backoff)));
         this.log.warn('sink: delivery failed; backlog kept', { sink: name, retryInMs: Math.round(delay), error: String(err) });
         await sleep(delay, signal);
       }

@@ -18,18 +18,22 @@ import { EventStore } from '../../src/store/event-store.js';
 const DAY = 86_400_000;
 const NAMES = Object.keys(EVENT_CATALOG) as CollectedEventName[];
 
-/** A receiver that records the events of every accepted batch, and answers 503 while `down`. */
+/** A receiver that records the events of every accepted batch, and answers 503 while `down` (with Retry-After if `retryAfterS`). */
 class Receiver {
   readonly batches: DcpEvent[][] = [];
   requests = 0;
+  /** When each request had been read, epoch ms. */
+  readonly requestTimes: number[] = [];
   down = false;
+  retryAfterS: number | undefined;
   private readonly server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       this.requests++;
+      this.requestTimes.push(Date.now());
       if (this.down) {
-        res.writeHead(503).end();
+        res.writeHead(503, this.retryAfterS === undefined ? {} : { 'retry-after': String(this.retryAfterS) }).end();
         return;
       }
       this.batches.push(JSON.parse(Buffer.concat(chunks).toString()) as DcpEvent[]);
@@ -175,6 +179,23 @@ describe('delivery', function () {
     // At least once: every id, in store order; a repeat may only restate a batch already delivered.
     const firstSeen = [...new Set(regional.ids())];
     expect(firstSeen).to.deep.equal(stored);
+  });
+
+  it("waits the receiver's Retry-After before the next batch once a send has given up on it", async function () {
+    const regional = await receiver();
+    regional.down = true;
+    regional.retryAfterS = 1;
+    // The dispatcher's own backoff would retry within 5 ms; its ceiling is far above the 1 s asked for.
+    const d = new Dispatcher({ store, cursors: new CursorStore(dir), policy: () => policy(true), idleMs: 50, backoff: { baseMs: 5, maxMs: 5000 }, registry: new Registry() });
+    await d.setTargets([target(httpSink('regional', 'eastus', regional))]);
+    await store.append([exampleEvent('HostError', new Date(now), 'ra')]);
+    const running = run(d);
+    // Two tries per send (the transport's): requests 1 and 2 are the first send, 3 the start of the second.
+    await until(() => regional.requests >= 3);
+    running.stop();
+    await running.done;
+    const [, lastOfFirst, firstOfSecond] = regional.requestTimes;
+    expect((firstOfSecond ?? 0) - (lastOfFirst ?? 0), 'ms between two sends after a 503 with Retry-After: 1').to.be.at.least(950);
   });
 
   it('resumes from the persisted cursor after a restart: old events are not sent again, new ones are', async function () {

@@ -18,7 +18,7 @@ import { ROOT, startBenchCluster, type BenchCluster } from './cluster.js';
 import { baselineSynced, changeLatency, measure, percentile, procStats, stop } from './measure.js';
 import { renderPlot } from './plot.js';
 import { churn, growFleet, PODS_PER_NODE, prepareFleet } from './scale-fleet.js';
-import { writeReport, type Run, type ScaleResult, type SizeResult } from './scale-report.js';
+import { incomplete, writeReport, type Run, type ScaleResult, type SizeResult } from './scale-report.js';
 
 const PROGRAMS = ['dcp-protobuf', 'dcp-json', 'informer', 'floor', 'kube-state-metrics'] as const;
 type Program = (typeof PROGRAMS)[number];
@@ -239,7 +239,7 @@ async function writeResult(outDir: string, result: ScaleResult): Promise<void> {
   mkdirSync(resultsDir, { recursive: true });
   mkdirSync(docsDir, { recursive: true });
   writeFileSync(join(resultsDir, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  const points = sizes.flatMap((s) => s.runs.map((r) => ({ program: r.program, pods: s.pods, rssMb: r.rssAfterSyncMb, syncS: r.syncS })));
+  const points = sizes.flatMap((s) => s.runs.filter((r) => !incomplete(r, s.pods)).map((r) => ({ program: r.program, pods: s.pods, rssMb: r.rssAfterSyncMb, syncS: r.syncS })));
   writeFileSync(join(docsDir, 'benchmarks.png'), await renderPlot(points, `${result.machine.cpus} cores, load ${loadBefore.map((l) => l.toFixed(1)).join('/')} at start; ${startedAt.toISOString().slice(0, 10)}`));
   writeFileSync(join(docsDir, 'benchmarks.md'), writeReport(result, `bench/results/${stamp}.json`));
   console.log(`wrote ${join(docsDir, 'benchmarks.md')}, docs/benchmarks.png and bench/results/${stamp}.json`);

@@ -23,7 +23,8 @@ export async function* listAll(transport: KubeTransport, path: string, options: 
     const items = page?.['items'];
     if (Array.isArray(items)) yield* items;
     token = asString(asRecord(page?.['metadata'])?.['continue']);
-  } while (token !== undefined);
+    // The last page has no continue token, or an empty one: asking again with "" would start over.
+  } while (token !== undefined && token !== '');
 }
 
 const ITEMS = Buffer.from('"items":');

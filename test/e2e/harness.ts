@@ -274,18 +274,45 @@ export class TestCluster {
     }
   }
 
-  /** Compacts etcd at its current revision and restarts, so a watch from an older resourceVersion gets 410 Gone. */
+  /** The kube-apiserver's process id (kwokctl's pid file; a restart writes a new one). */
+  apiServerPid(): number {
+    const name = this.requireOwned('reading the API server pid');
+    return Number(readFileSync(join(clusterDir(name), 'pids/kube-apiserver.pid'), 'utf8').trim());
+  }
+
+  /**
+   * Compacts etcd past every resourceVersion a client can hold and restarts the API server, so a watch resuming
+   * from its last version gets 410 Gone. The API server is frozen first and killed, not stopped: a running or
+   * gracefully stopping server sends bookmarks, and one carrying etcd's latest revision lets a watch resume after
+   * the restart without a 410 when nothing was written in between. Frozen, it sends nothing; a write straight to
+   * etcd (outside /registry, which the API server never reads) then puts the compacted revision past all it sent.
+   */
   async compactEtcd(): Promise<number> {
     const name = this.requireOwned('compacting etcd');
-    const status = await run(CLUSTER_SH, ['kwokctl', name, 'etcdctl', 'endpoint', 'status', '-w', 'json']);
-    if (status.code !== 0) throw new Error(`etcdctl endpoint status: ${status.stderr}`);
-    const parsed = JSON.parse(status.stdout) as Array<{ Status: { header: { revision: number } } }>;
-    const revision = parsed[0]?.Status.header.revision;
-    if (revision === undefined) throw new Error(`no revision in ${status.stdout}`);
-    const compact = await run(CLUSTER_SH, ['kwokctl', name, 'etcdctl', 'compact', String(revision)]);
-    if (compact.code !== 0) throw new Error(`etcdctl compact: ${compact.stderr}`);
-    await this.restartApiServer();
-    return revision;
+    const etcdctl = async (...args: string[]): Promise<string> => {
+      const r = await run(CLUSTER_SH, ['kwokctl', name, 'etcdctl', ...args]);
+      if (r.code !== 0) throw new Error(`etcdctl ${args[0]}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const pid = this.apiServerPid();
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await etcdctl('put', '/dcp-e2e/compaction-marker', String(Date.now()));
+      const parsed = JSON.parse(await etcdctl('endpoint', 'status', '-w', 'json')) as Array<{ Status: { header: { revision: number } } }>;
+      const revision = parsed[0]?.Status.header.revision;
+      if (revision === undefined) throw new Error('etcdctl endpoint status: no revision');
+      await etcdctl('compact', String(revision));
+      process.kill(pid, 'SIGKILL');
+      await this.restartApiServer();
+      return revision;
+    } catch (err) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // Already gone.
+      }
+      throw err;
+    }
   }
 
   /** kwokctl scale: a fleet of kwok Nodes or Pods in seconds. */

@@ -1,8 +1,6 @@
 // Fault scenario: the kube-apiserver SIGSTOPped under churn (a stalled watch: connections open, nothing answers) for FAULT_STALL_S; the stall is noticed, and after SIGCONT /metrics and the policy status equal a fresh list and APIServerResponsive names the stall, the connections opened meanwhile and the open sockets stay bounded, nothing stored is lost.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { expect } from 'chai';
-import { cluster, needsLocalControlPlane, ROOT, type TestCluster } from '../e2e/harness.js';
+import { cluster, needsLocalControlPlane, type TestCluster } from '../e2e/harness.js';
 import { OperatorProcess, waitFor } from '../e2e/operator-process.js';
 import { policyCondition, Receiver } from '../e2e/pipeline-helpers.js';
 import { between, drainToSink, expectRecoveredInTime, FaultScene, Peaks, recovery, reportDrained, reportRound, ROUNDS, SEED, seeded, sleep, warmUp } from './campaign.js';
@@ -27,7 +25,7 @@ describe('faults: the API server paused (SIGSTOP) with watches open', function (
   before(async function () {
     c = cluster();
     needsLocalControlPlane(this, 'it pauses the kube-apiserver');
-    apiServerPid = Number(readFileSync(join(ROOT, '.dev/kwok/clusters', c.name ?? '', 'pids/kube-apiserver.pid'), 'utf8').trim());
+    apiServerPid = c.apiServerPid();
     scene = new FaultScene(c, `faults-stall-${c.runId}`, 105);
     await scene.create();
     receiver = await Receiver.start();

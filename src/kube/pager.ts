@@ -22,9 +22,9 @@ export async function* listAll(transport: KubeTransport, path: string, options: 
     const page = asRecord(await transport.json({ path, query: { ...query, limit: pageSize, continue: token }, signal }));
     const items = page?.['items'];
     if (Array.isArray(items)) yield* items;
+    // The last page has no continue token, or an empty one, which asString reads as none.
     token = asString(asRecord(page?.['metadata'])?.['continue']);
-    // The last page has no continue token, or an empty one: asking again with "" would start over.
-  } while (token !== undefined && token !== '');
+  } while (token !== undefined);
 }
 
 const ITEMS = Buffer.from('"items":');

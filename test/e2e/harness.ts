@@ -296,23 +296,21 @@ export class TestCluster {
     };
     const pid = this.apiServerPid();
     process.kill(pid, 'SIGSTOP');
+    let revision: number | undefined;
     try {
       await etcdctl('put', '/dcp-e2e/compaction-marker', String(Date.now()));
       const parsed = JSON.parse(await etcdctl('endpoint', 'status', '-w', 'json')) as Array<{ Status: { header: { revision: number } } }>;
-      const revision = parsed[0]?.Status.header.revision;
+      revision = parsed[0]?.Status.header.revision;
       if (revision === undefined) throw new Error('etcdctl endpoint status: no revision');
       await etcdctl('compact', String(revision));
-      process.kill(pid, 'SIGKILL');
-      await this.restartApiServer();
-      return revision;
     } catch (err) {
-      try {
-        process.kill(pid, 'SIGCONT');
-      } catch {
-        // Already gone.
-      }
+      // Never leave the shared control plane frozen.
+      process.kill(pid, 'SIGCONT');
       throw err;
     }
+    process.kill(pid, 'SIGKILL');
+    await this.restartApiServer();
+    return revision;
   }
 
   /** kwokctl scale: a fleet of kwok Nodes or Pods in seconds. */

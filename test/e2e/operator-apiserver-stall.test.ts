@@ -1,8 +1,6 @@
 // A paused kube-apiserver (SIGSTOP): /readyz and APIServerResponsive say so within seconds; after SIGCONT the watches deliver again at once.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { expect } from 'chai';
-import { cluster, ROOT, RUN_LABEL, type TestCluster } from './harness.js';
+import { cluster, RUN_LABEL, type TestCluster } from './harness.js';
 import { killAllOperators, OperatorProcess, waitFor } from './operator-process.js';
 import { policyCondition, policyYaml } from './pipeline-helpers.js';
 
@@ -22,7 +20,7 @@ describe('dcp run with a paused API server', function () {
       console.log('      needs a cluster the harness started (its kube-apiserver pid), not E2E_KUBECONFIG: skipped');
       this.skip();
     }
-    pid = Number(readFileSync(join(ROOT, '.dev/kwok/clusters', c.name, 'pids/kube-apiserver.pid'), 'utf8').trim());
+    pid = c.apiServerPid();
     await c.resetPolicy();
     expect((await c.apply(POLICY)).code).to.equal(0);
   });

@@ -138,6 +138,22 @@ describe('every item of a list, page by page', function () {
     expect(requests.every((r) => r.signal === signal && r.path === '/api/v1/secrets')).to.equal(true);
   });
 
+  it('ends at a page whose continue token is empty instead of asking again with it', async function () {
+    const requests: KubeRequest[] = [];
+    const transport: KubeTransport = {
+      stream: () => Promise.reject(new Error('not used')),
+      json(req) {
+        requests.push(req);
+        const first = req.query?.['continue'] === undefined;
+        return Promise.resolve({ kind: 'List', metadata: { continue: first ? '1' : '' }, items: [first ? 1 : 2] });
+      },
+    };
+    const seen: unknown[] = [];
+    for await (const item of listAll(transport, '/api/v1/pods')) seen.push(item);
+    expect(seen).to.deep.equal([1, 2]);
+    expect(requests.map((r) => r.query?.['continue'])).to.deep.equal([undefined, '1']);
+  });
+
   it('ends after a page without items or continue token', async function () {
     const requests: KubeRequest[] = [];
     const transport: KubeTransport = {
